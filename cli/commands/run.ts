@@ -1,0 +1,112 @@
+/** `box run [OPTIONS] IMAGE [COMMAND [ARG...]]` */
+import { BoxError } from "../../core/errors.ts";
+import { resolveRunImage } from "../../core/image/run-image.ts";
+import { runContainer } from "../../core/runtime/run.ts";
+import type { ShimHandle } from "../../core/runtime/shim.ts";
+import { isatty } from "../../ffi/syscalls.ts";
+import { parseFlags, renderHelp, type FlagTable } from "../args.ts";
+import { pathsFor } from "../context.ts";
+import type { Command } from "./index.ts";
+
+export const RUN_FLAGS: FlagTable = {
+  "cap-add": { type: "list", description: "Add Linux capabilities" },
+  "cap-drop": { type: "list", description: "Drop Linux capabilities" },
+  dns: { type: "list", description: "Set custom DNS servers" },
+  entrypoint: { type: "string", description: "Overwrite the default ENTRYPOINT of the image" },
+  env: { type: "list", short: "e", description: "Set environment variables" },
+  "env-file": { type: "list", description: "Read in a file of environment variables" },
+  help: { type: "boolean", description: "Print usage" },
+  hostname: { type: "string", short: "h", description: "Container host name" },
+  init: { type: "boolean", description: "Run an init inside the container that forwards signals and reaps processes" },
+  interactive: { type: "boolean", short: "i", description: "Keep STDIN open even if not attached" },
+  mount: { type: "list", description: "Attach a filesystem mount to the container" },
+  name: { type: "string", description: "Assign a name to the container" },
+  network: { type: "string", description: "Connect a container to a network (none, host)", default: "none" },
+  net: { type: "string", description: "Alias of --network", hidden: true },
+  privileged: { type: "boolean", description: "Give extended privileges to this container" },
+  "read-only": { type: "boolean", description: "Mount the container's root filesystem as read only" },
+  "read-only-tmpfs": { type: "boolean", description: "With --read-only, mount tmpfs on /tmp, /var/tmp and /run", default: true },
+  rm: { type: "boolean", description: "Automatically remove the container when it exits" },
+  rootfs: { type: "string", description: "Run from this root filesystem directory instead of an image" },
+  "security-opt": { type: "list", description: "Security options (no-new-privileges)" },
+  tmpfs: { type: "list", description: "Mount a tmpfs directory" },
+  tty: { type: "boolean", short: "t", description: "Allocate a pseudo-TTY" },
+  user: { type: "string", short: "u", description: "Username or UID (format: <name|uid>[:<group|gid>])" },
+  volume: { type: "list", short: "v", description: "Bind mount a volume" },
+  workdir: { type: "string", short: "w", description: "Working directory inside the container" },
+};
+
+const USAGE = "box run [OPTIONS] IMAGE [COMMAND] [ARG...]";
+
+/** Signals box passes on to the container, as docker's sig-proxy does. */
+function signalForwarder(terminalSignalsReachShim: boolean) {
+  return (handle: ShimHandle) => {
+    const signals: NodeJS.Signals[] = ["SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"];
+    // When the shim shares box's foreground process group, the terminal already delivered
+    // Ctrl-C and Ctrl-\ to it; forwarding them again would send them twice.
+    if (!terminalSignalsReachShim) signals.push("SIGINT", "SIGQUIT");
+    const handlers = signals.map((s) => {
+      const h = () => handle.signal(s);
+      process.on(s, h);
+      return [s, h] as const;
+    });
+    // In the foreground group box gets these too; the shim acts on its own copy.
+    const ignore = () => undefined;
+    if (terminalSignalsReachShim) for (const s of ["SIGINT", "SIGQUIT", "SIGWINCH"] as const) process.on(s, ignore);
+    return () => {
+      for (const [s, h] of handlers) process.off(s, h);
+      if (terminalSignalsReachShim) for (const s of ["SIGINT", "SIGQUIT", "SIGWINCH"] as const) process.off(s, ignore);
+    };
+  };
+}
+
+const command: Command = {
+  summary: "Create and run a container from an image",
+  async run(argv, globals) {
+    const { flags, positionals } = parseFlags("run", RUN_FLAGS, argv, true);
+    if (flags.help) {
+      process.stdout.write(renderHelp(USAGE, "Create and run a new container from an image", RUN_FLAGS));
+      return 0;
+    }
+    const rootfs = flags.rootfs as string | undefined;
+    // With --rootfs the first positional is already the command, as with podman.
+    const [imageRef, ...cmd] = rootfs !== undefined ? ["", ...positionals] : positionals;
+    if (rootfs === undefined && !imageRef) {
+      throw new BoxError("E_INVALID_INPUT", "\"box run\" requires at least 1 argument", { hint: `usage: ${USAGE}` });
+    }
+    const tty = flags.tty as boolean;
+    const interactive = flags.interactive as boolean;
+    if (tty && interactive && !isatty(0)) {
+      throw new BoxError("E_INVALID_INPUT", "the input device is not a TTY", { hint: "drop -t, or run box from a terminal" });
+    }
+    const paths = pathsFor(globals);
+    const image = await resolveRunImage(paths, { ref: imageRef as string, rootfs });
+    const size = tty ? { rows: process.stdout.rows ?? 24, cols: process.stdout.columns ?? 80 } : undefined;
+    return await runContainer(paths, image, {
+      command: cmd,
+      ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint as string } : {}),
+      ...(flags.name !== undefined ? { name: flags.name as string } : {}),
+      ...(flags.hostname !== undefined ? { hostname: flags.hostname as string } : {}),
+      ...(flags.workdir !== undefined ? { workdir: flags.workdir as string } : {}),
+      ...(flags.user !== undefined ? { user: flags.user as string } : {}),
+      env: flags.env as string[],
+      envFiles: flags["env-file"] as string[],
+      readOnly: flags["read-only"] as boolean,
+      readOnlyTmpfs: flags["read-only-tmpfs"] as boolean,
+      volumes: flags.volume as string[],
+      tmpfs: flags.tmpfs as string[],
+      mounts: flags.mount as string[],
+      network: (flags.net as string | undefined) ?? (flags.network as string),
+      dns: flags.dns as string[],
+      rm: flags.rm as boolean,
+      interactive,
+      ...(size ? { tty: size } : {}),
+      init: flags.init as boolean,
+      privileged: flags.privileged as boolean,
+      capAdd: flags["cap-add"] as string[],
+      capDrop: flags["cap-drop"] as string[],
+      securityOpt: flags["security-opt"] as string[],
+    }, { forwardSignals: signalForwarder(tty || interactive) });
+  },
+};
+export default command;

@@ -1,0 +1,81 @@
+/**
+ * Minimal cgroup placement for the runtime core: each container gets its own group under `box/`
+ * in every mounted hierarchy (cgroup v1 controllers and the v2 unified tree alike), so a cgroup
+ * namespace shows it a root of its own and its processes can be found and killed as one.
+ * Limits and statistics are the business of the resource-limits work; this module only places.
+ */
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export interface Hierarchy {
+  mountpoint: string;
+  /** "cgroup2" for the unified tree, else the v1 controller list ("cpu", "memory", "name=systemd"). */
+  controllers: string;
+}
+
+/** Hierarchies from /proc/self/mountinfo: field 9 is the fs type, the super options follow. */
+export function parseHierarchies(mountinfo: string): Hierarchy[] {
+  const out: Hierarchy[] = [];
+  for (const line of mountinfo.split("\n")) {
+    const sep = line.indexOf(" - ");
+    if (sep < 0) continue;
+    const pre = line.slice(0, sep).split(" ");
+    const post = line.slice(sep + 3).split(" ");
+    const fstype = post[0];
+    const mountpoint = pre[4];
+    if (!mountpoint) continue;
+    if (fstype === "cgroup2") out.push({ mountpoint, controllers: "cgroup2" });
+    else if (fstype === "cgroup") {
+      const opts = (post[2] ?? "").split(",").filter((o) => !["rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec"].includes(o));
+      out.push({ mountpoint, controllers: opts.join(",") });
+    }
+  }
+  return out;
+}
+
+/** A v1 cpuset group refuses tasks until cpus and mems are set; copy them from the parent. */
+function initCpuset(dir: string, parent: string): void {
+  for (const f of ["cpuset.cpus", "cpuset.mems"]) {
+    const p = join(dir, f);
+    if (!existsSync(p)) continue;
+    if (readFileSync(p, "utf8").trim() !== "") continue;
+    writeFileSync(p, readFileSync(join(parent, f), "utf8"));
+  }
+}
+
+export interface ContainerCgroups {
+  dirs: string[];
+  procs: string[];
+}
+
+export function createContainerCgroups(id: string, hierarchies = parseHierarchies(readFileSync("/proc/self/mountinfo", "utf8"))): ContainerCgroups {
+  const dirs: string[] = [];
+  for (const h of hierarchies) {
+    const base = join(h.mountpoint, "box");
+    const dir = join(base, id);
+    mkdirSync(dir, { recursive: true });
+    dirs.push(dir);
+    if (h.controllers.split(",").includes("cpuset")) {
+      initCpuset(base, h.mountpoint);
+      initCpuset(dir, base);
+    }
+  }
+  return { dirs, procs: dirs.map((d) => join(d, "cgroup.procs")) };
+}
+
+/** Remove the groups; a group still holding a dying process is retried briefly. */
+export async function removeContainerCgroups(dirs: string[]): Promise<void> {
+  for (const d of dirs) {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        rmdirSync(d);
+        break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "ENOENT") break;
+        if (code !== "EBUSY" || attempt === 19) break;
+        await Bun.sleep(5);
+      }
+    }
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Where one container's files live: its volatile state (plan, generated /etc files) under the
+ * state root, its writable layer under the storage root so it survives a reboot.
+ */
+import { join } from "node:path";
+import type { BoxPaths } from "../paths.ts";
+
+export interface ContainerDirs {
+  state: string;
+  storage: string;
+  upper: string;
+  work: string;
+  merged: string;
+  plan: string;
+  hostname: string;
+  hosts: string;
+  resolvConf: string;
+  stateFile: string;
+}
+
+export function containerDirs(paths: BoxPaths, id: string): ContainerDirs {
+  const state = join(paths.state, "containers", id);
+  const storage = join(paths.storage, "containers", id);
+  return {
+    state,
+    storage,
+    upper: join(storage, "upper"),
+    work: join(storage, "work"),
+    merged: join(storage, "merged"),
+    plan: join(state, "plan"),
+    hostname: join(state, "hostname"),
+    hosts: join(state, "hosts"),
+    resolvConf: join(state, "resolv.conf"),
+    stateFile: join(state, "state.json"),
+  };
+}
+
+export function namesDir(paths: BoxPaths): string {
+  return join(paths.state, "names");
+}

@@ -1,0 +1,168 @@
+/**
+ * The container's setup as an ordered list of shim operations. All policy lives here (what is
+ * mounted where, with which flags, what is masked), so it can be read and unit-tested as data;
+ * ffi/shim.c only carries it out.
+ */
+import {
+  CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS,
+  MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_STRICTATIME, S_IFCHR,
+} from "../../ffi/constants.ts";
+import type { ShimOp, ShimPlan } from "../../ffi/shim-protocol.ts";
+import { helperArgs, isMapped, mapText } from "./idmap.ts";
+import type { ContainerSpec, ResolvedMount } from "./spec.ts";
+
+/** What docker and podman hide from /proc and /sys (moby's oci/defaults.go). */
+export const MASKED_PATHS = [
+  "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+  "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+
+export const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+const DEVICES: { name: string; major: number; minor: number }[] = [
+  { name: "null", major: 1, minor: 3 },
+  { name: "zero", major: 1, minor: 5 },
+  { name: "full", major: 1, minor: 7 },
+  { name: "random", major: 1, minor: 8 },
+  { name: "urandom", major: 1, minor: 9 },
+  { name: "tty", major: 5, minor: 0 },
+];
+
+/** Relative form for RESOLVE_IN_ROOT targets. */
+function rel(p: string): string {
+  return p.replace(/^\/+/, "");
+}
+
+/** Overlay lowerdir with the characters overlayfs treats specially escaped. */
+function overlayPath(p: string): string {
+  return p.replace(/\\/g, "\\\\").replace(/,/g, "\\,").replace(/:/g, "\\:");
+}
+
+export function overlayData(spec: ContainerSpec): string {
+  const r = spec.rootfs;
+  const opts = [
+    `lowerdir=${r.lower.map(overlayPath).join(":")}`,
+    `upperdir=${overlayPath(r.upper)}`,
+    `workdir=${overlayPath(r.work)}`,
+  ];
+  // Inside a user namespace overlayfs may not use trusted.* xattrs; userxattr switches it to
+  // user.overlay.* (kernel >= 5.11).
+  if (spec.userns) opts.push("userxattr");
+  return opts.join(",");
+}
+
+function devOps(spec: ContainerSpec): ShimOp[] {
+  const ops: ShimOp[] = [
+    { op: "mount", source: "tmpfs", target: "dev", fstype: "tmpfs", flags: MS_NOSUID | MS_STRICTATIME, data: "mode=755,size=65536k", kind: "dir", optional: false },
+  ];
+  for (const d of DEVICES) {
+    if (spec.userns) {
+      // mknod is refused in a user namespace; bind the host's node instead, as podman does.
+      ops.push({ op: "mount", source: `/dev/${d.name}`, target: `dev/${d.name}`, fstype: "", flags: MS_BIND, data: "", kind: "file", optional: false });
+    } else {
+      ops.push({ op: "mknod", path: `dev/${d.name}`, mode: S_IFCHR | 0o666, major: d.major, minor: d.minor });
+    }
+  }
+  // The tty group (gid 5) can own pts devices only when it exists in the namespace.
+  const ttyGid = !spec.userns || isMapped(spec.userns.gidRanges, 5) ? ",gid=5" : "";
+  ops.push(
+    { op: "mount", source: "devpts", target: "dev/pts", fstype: "devpts", flags: MS_NOSUID | MS_NOEXEC, data: `newinstance,ptmxmode=0666,mode=0620${ttyGid}`, kind: "dir", optional: false },
+    { op: "symlink", target: "pts/ptmx", path: "dev/ptmx" },
+    { op: "mount", source: "shm", target: "dev/shm", fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: "mode=1777,size=65536k", kind: "dir", optional: false },
+    { op: "mount", source: "mqueue", target: "dev/mqueue", fstype: "mqueue", flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: "", kind: "dir", optional: false },
+    { op: "symlink", target: "/proc/self/fd", path: "dev/fd" },
+    { op: "symlink", target: "/proc/self/fd/0", path: "dev/stdin" },
+    { op: "symlink", target: "/proc/self/fd/1", path: "dev/stdout" },
+    { op: "symlink", target: "/proc/self/fd/2", path: "dev/stderr" },
+    { op: "symlink", target: "/proc/kcore", path: "dev/core" },
+  );
+  return ops;
+}
+
+function sysOp(spec: ContainerSpec): ShimOp {
+  const flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (spec.privileged ? 0 : MS_RDONLY);
+  // sysfs can be mounted only by the owner of the network namespace; a rootless container on
+  // the host's network binds the host's /sys instead (podman does the same).
+  if (spec.userns && spec.network === "host") {
+    return { op: "mount", source: "/sys", target: "sys", fstype: "", flags: MS_BIND | MS_REC | flags, data: "", kind: "dir", optional: false };
+  }
+  return { op: "mount", source: "sysfs", target: "sys", fstype: "sysfs", flags, data: "", kind: "dir", optional: false };
+}
+
+function userMountOp(m: ResolvedMount): ShimOp {
+  if (m.type === "tmpfs") {
+    const flags = MS_NOSUID | MS_NODEV | (m.exec ? 0 : MS_NOEXEC) | (m.readonly ? MS_RDONLY : 0);
+    return { op: "mount", source: "tmpfs", target: rel(m.target), fstype: "tmpfs", flags, data: m.data, kind: "dir", optional: false };
+  }
+  return {
+    op: "mount", source: m.source, target: rel(m.target), fstype: "", flags: MS_BIND | MS_REC | (m.readonly ? MS_RDONLY : 0),
+    data: "", kind: m.file ? "file" : "dir", optional: false,
+  };
+}
+
+export function buildPlan(spec: ContainerSpec): ShimPlan {
+  let cloneFlags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+  if (spec.network !== "host") cloneFlags |= CLONE_NEWNET;
+  if (spec.userns) cloneFlags |= CLONE_NEWUSER;
+
+  const header: ShimPlan["header"] = {
+    cloneFlags,
+    cgroupns: spec.cgroupns,
+    cgroupProcs: spec.cgroupProcs,
+    stdinNull: !spec.process.interactive,
+    // With a terminal on stdin the shim must stay in the foreground process group to read it;
+    // otherwise it leaves box's group so a Ctrl-C reaches the container once, through box.
+    ownProcessGroup: !spec.process.tty && !spec.process.interactive,
+    init: spec.process.init,
+  };
+  if (spec.process.tty) header.tty = spec.process.tty;
+  if (spec.userns) {
+    if (spec.userns.kind === "subid") {
+      header.newuidmap = helperArgs(spec.userns.uidRanges);
+      header.newgidmap = helperArgs(spec.userns.gidRanges);
+    } else {
+      header.uidMap = mapText(spec.userns.uidRanges);
+      header.setgroups = "deny";
+      header.gidMap = mapText(spec.userns.gidRanges);
+    }
+  }
+
+  const root = spec.rootfs.merged;
+  const ops: ShimOp[] = [
+    // Nothing done below may propagate back to the host's mount table.
+    { op: "mount-private" },
+    { op: "mount-host", source: "overlay", target: root, fstype: "overlay", flags: 0, data: overlayData(spec) },
+    { op: "root", path: root },
+    { op: "mount", source: "proc", target: "proc", fstype: "proc", flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: "", kind: "dir", optional: false },
+    sysOp(spec),
+    ...devOps(spec),
+    { op: "mount", source: spec.etc.hostname, target: "etc/hostname", fstype: "", flags: MS_BIND, data: "", kind: "file", optional: false },
+    { op: "mount", source: spec.etc.hosts, target: "etc/hosts", fstype: "", flags: MS_BIND, data: "", kind: "file", optional: false },
+    { op: "mount", source: spec.etc.resolvConf, target: "etc/resolv.conf", fstype: "", flags: MS_BIND, data: "", kind: "file", optional: false },
+  ];
+  // Parents before children, so /data/sub is not hidden by a later mount of /data.
+  const userMounts = [...spec.mounts].sort((a, b) => a.target.split("/").length - b.target.split("/").length);
+  for (const m of userMounts) ops.push(userMountOp(m));
+  if (spec.readonly) ops.push({ op: "remount-ro", path: root });
+  ops.push({ op: "pivot", path: root });
+  if (!spec.privileged) {
+    for (const p of MASKED_PATHS) ops.push({ op: "mask", path: p });
+    for (const p of READONLY_PATHS) ops.push({ op: "readonly", path: p });
+  }
+  ops.push({ op: "hostname", name: spec.hostname });
+  if (spec.network !== "host") ops.push({ op: "lo" });
+  if (spec.process.tty) ops.push({ op: "pty" });
+  ops.push({ op: "chdir", path: spec.process.cwd });
+  const p = spec.process;
+  ops.push(
+    { op: "caps", ...p.caps },
+    { op: "groups", gids: p.groups },
+    { op: "user", uid: p.uid, gid: p.gid },
+  );
+  if (p.noNewPrivileges) ops.push({ op: "nnp" });
+  for (const a of p.args) ops.push({ op: "arg", value: a });
+  for (const e of p.env) ops.push({ op: "env", value: e });
+  ops.push({ op: "exec", file: p.args[0] as string });
+  return { header, ops };
+}

@@ -1,0 +1,115 @@
+/**
+ * Starting ffi/shim.c and following what it reports. The shim binary is compiled by
+ * scripts/build.ts and embedded in box; in a development checkout it runs from build/.
+ */
+import { sealedExecutable } from "../../ffi/memfd.ts";
+import { parseStatusLine, type ShimStatus } from "../../ffi/shim-protocol.ts";
+import { BoxError } from "../errors.ts";
+// Bun embeds the file in the compiled binary and hands back its path ($bunfs inside the binary).
+import embeddedShim from "../../build/box-shim" with { type: "file" };
+
+let shimPath: string | undefined;
+
+/** Inside the compiled binary the shim lives in Bun's virtual filesystem, which execve cannot
+ * read; it is copied once per invocation into a sealed memfd (about 0.2 ms). */
+async function resolveShim(): Promise<string> {
+  if (shimPath) return shimPath;
+  const p = embeddedShim as unknown as string;
+  if (!p.startsWith("/$bunfs") && !p.startsWith("B:/~BUN")) {
+    shimPath = p;
+    return p;
+  }
+  const bytes = await Bun.file(p).bytes();
+  shimPath = sealedExecutable("box-shim", bytes);
+  return shimPath;
+}
+
+export interface ShimHandle {
+  /** Resolves with the container's host pid once it has exec'd, or rejects with its failure. */
+  started: Promise<number>;
+  /** The container's exit code (128+N for a signal), once the shim has exited. */
+  exited: Promise<number>;
+  signal(sig: NodeJS.Signals | number): void;
+  readonly shimPid: number;
+}
+
+export interface ShimStdio {
+  stdin: "inherit" | "ignore";
+  stdout: "inherit" | number;
+  stderr: "inherit" | number;
+}
+
+/** A failure the shim reported: its exit code decides 125/126/127. */
+export class ContainerStartError extends BoxError {
+  constructor(readonly status: Extract<ShimStatus, { kind: "error" }>) {
+    super(status.exitCode === 127 ? "E_COMMAND_NOT_FOUND" : status.exitCode === 126 ? "E_CANNOT_EXECUTE" : "E_SYSCALL", renderShimError(status));
+  }
+}
+
+const ERRNO_SUFFIX: Record<number, string> = {
+  1: "operation not permitted", 2: "no such file or directory", 13: "permission denied", 22: "invalid argument",
+  20: "not a directory", 21: "is a directory", 30: "read-only file system", 8: "exec format error", 16: "device or resource busy",
+  17: "file exists", 28: "no space left on device", 40: "too many levels of symbolic links", 95: "operation not supported",
+};
+
+function renderShimError(s: Extract<ShimStatus, { kind: "error" }>): string {
+  if (s.message.endsWith("no such file or directory") || s.message.endsWith("not found in $PATH")) return s.message;
+  const text = ERRNO_SUFFIX[s.errno] ?? `errno ${s.errno}`;
+  return `${s.message}: ${text}`;
+}
+
+export async function startShim(planPath: string, stdio: ShimStdio): Promise<ShimHandle> {
+  const path = await resolveShim();
+  const proc = Bun.spawn([path, planPath], {
+    stdio: [stdio.stdin, stdio.stdout, stdio.stderr, "pipe"],
+    argv0: "box-shim",
+  });
+  const statusFd = proc.stdio[3] as unknown as number;
+  let resolveStarted!: (pid: number) => void;
+  let rejectStarted!: (e: unknown) => void;
+  const started = new Promise<number>((res, rej) => {
+    resolveStarted = res;
+    rejectStarted = rej;
+  });
+  let settled = false;
+  let failure: ContainerStartError | undefined;
+  const reader = (async () => {
+    const decoder = new TextDecoder();
+    let buf = "";
+    for await (const chunk of Bun.file(statusFd).stream()) {
+      buf += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const st = parseStatusLine(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        if (!st) continue;
+        if (st.kind === "pid" && !settled) {
+          settled = true;
+          resolveStarted(st.pid);
+        } else if (st.kind === "error" && !settled) {
+          settled = true;
+          failure = new ContainerStartError(st);
+          rejectStarted(failure);
+        }
+      }
+    }
+  })();
+  const exited = (async () => {
+    const code = await proc.exited;
+    await reader.catch(() => undefined);
+    if (!settled) {
+      settled = true;
+      rejectStarted(new BoxError("E_INTERNAL", `the container monitor exited with status ${code} before the container started`));
+    }
+    if (failure) throw failure;
+    return code;
+  })();
+  // A start failure is also reported through `exited`; keep the unobserved copy quiet.
+  started.catch(() => undefined);
+  return {
+    started,
+    exited,
+    signal: (sig) => proc.kill(sig),
+    shimPid: proc.pid,
+  };
+}

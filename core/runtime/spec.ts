@@ -1,0 +1,62 @@
+/**
+ * A container's fully resolved configuration: every name looked up, every path on the host
+ * decided. The plan (plan.ts) turns it into shim operations; nothing after this point reads
+ * user input.
+ */
+import type { ProcessCaps } from "./caps.ts";
+import type { UserNamespaceMaps } from "./idmap.ts";
+
+export type NetworkMode = "none" | "host";
+
+export interface ResolvedMount {
+  type: "bind" | "tmpfs";
+  /** Host path for binds; "tmpfs" for tmpfs. */
+  source: string;
+  /** Absolute path in the container. */
+  target: string;
+  readonly: boolean;
+  /** Whether the bind source is a file (the mount point must be a file too). */
+  file: boolean;
+  /** tmpfs mount data, e.g. "mode=1777,size=64m". */
+  data: string;
+  exec: boolean;
+}
+
+export interface RootfsLayout {
+  /** Read-only image layers, topmost first (overlay's lowerdir order). */
+  lower: string[];
+  upper: string;
+  work: string;
+  merged: string;
+}
+
+export interface ContainerSpec {
+  id: string;
+  name: string;
+  rootfs: RootfsLayout;
+  readonly: boolean;
+  mounts: ResolvedMount[];
+  /** Host files bind-mounted over /etc/hostname, /etc/hosts, /etc/resolv.conf. */
+  etc: { hostname: string; hosts: string; resolvConf: string };
+  hostname: string;
+  network: NetworkMode;
+  /** Present for rootless runs: the user namespace and its maps. */
+  userns?: UserNamespaceMaps;
+  privileged: boolean;
+  cgroupProcs: string[];
+  cgroupns: boolean;
+  process: {
+    args: string[];
+    env: string[];
+    cwd: string;
+    uid: number;
+    gid: number;
+    groups: number[];
+    caps: ProcessCaps;
+    noNewPrivileges: boolean;
+    tty?: { rows: number; cols: number };
+    /** Keep stdin attached (-i); otherwise the container reads /dev/null. */
+    interactive: boolean;
+    init: boolean;
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * Files box reads back are written atomically (temp file, fsync, rename) and guarded by flock
+ * locks, so concurrent invocations and a kill -9 at any point leave files that the next
+ * invocation reads without error: a reader sees the old content or the new, never half of one.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import { closeFd, flock, fsyncFd, LOCK_EX, LOCK_SH, LOCK_UN, openDirectory, openLockFile } from "../../ffi/syscalls.ts";
+
+let tmpCounter = 0;
+
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${tmpCounter++}`;
+  const fd = openSync(tmp, "w", mode);
+  try {
+    writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  // The rename is durable only once the directory entry is on disk.
+  const dfd = openDirectory(dir);
+  try {
+    fsyncFd(dfd, dir);
+  } finally {
+    closeFd(dfd);
+  }
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** An flock held on `path`; the kernel drops it if the process dies. */
+export class FileLock implements Disposable {
+  private fd: number;
+
+  private constructor(fd: number, readonly path: string) {
+    this.fd = fd;
+  }
+
+  static acquire(path: string, mode: "shared" | "exclusive" = "exclusive"): FileLock {
+    mkdirSync(dirname(path), { recursive: true });
+    const fd = openLockFile(path);
+    try {
+      flock(fd, mode === "shared" ? LOCK_SH : LOCK_EX, path);
+    } catch (e) {
+      closeFd(fd);
+      throw e;
+    }
+    return new FileLock(fd, path);
+  }
+
+  release(): void {
+    if (this.fd < 0) return;
+    flock(this.fd, LOCK_UN, this.path);
+    closeFd(this.fd);
+    this.fd = -1;
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+/** Run `fn` holding an exclusive lock on `path`. */
+export function withLock<T>(path: string, fn: () => T): T {
+  using _lock = FileLock.acquire(path);
+  return fn();
+}

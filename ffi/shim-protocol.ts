@@ -1,0 +1,150 @@
+/**
+ * The contract between box and ffi/shim.c: the plan the shim interprets and the status lines it
+ * writes back on fd 3. Field order here must match the C reader exactly; the unit tests decode
+ * what this encodes to keep the two in step.
+ */
+import { BoxError } from "../core/errors.ts";
+
+export interface ShimHeader {
+  /** CLONE_NEW* flags for the clone that creates the container's first process. */
+  cloneFlags: number;
+  /** Unshare a cgroup namespace after the process has joined its cgroups. */
+  cgroupns: boolean;
+  /** Written by the monitor to /proc/PID/uid_map (root, or a single-id map of one's own uid). */
+  uidMap?: string;
+  gidMap?: string;
+  setgroups?: "allow" | "deny";
+  /** Arguments after the PID for the setuid newuidmap/newgidmap helpers (subordinate ranges). */
+  newuidmap?: string;
+  newgidmap?: string;
+  /** cgroup.procs files the process is written into before it runs. */
+  cgroupProcs: string[];
+  tty?: { rows: number; cols: number };
+  stdinNull: boolean;
+  /** Put the shim in its own process group so terminal signals reach it only through box. */
+  ownProcessGroup: boolean;
+  /** Run a reaping init as PID 1 and the command as its child. */
+  init: boolean;
+}
+
+export type ShimOp =
+  | { op: "mount-private" }
+  | { op: "mount-host"; source: string; target: string; fstype: string; flags: number; data: string }
+  | { op: "root"; path: string }
+  | {
+      op: "mount";
+      source: string;
+      /** Path inside the root, without a leading slash; resolved with RESOLVE_IN_ROOT. */
+      target: string;
+      fstype: string;
+      flags: number;
+      data: string;
+      kind: "dir" | "file";
+      optional: boolean;
+    }
+  | { op: "symlink"; target: string; path: string }
+  | { op: "mknod"; path: string; mode: number; major: number; minor: number }
+  | { op: "remount-ro"; path: string }
+  | { op: "pivot"; path: string }
+  | { op: "mask"; path: string }
+  | { op: "readonly"; path: string }
+  | { op: "hostname"; name: string }
+  | { op: "lo" }
+  | { op: "pty" }
+  | { op: "chdir"; path: string }
+  | { op: "caps"; bounding: bigint; effective: bigint; permitted: bigint; inheritable: bigint; ambient: bigint }
+  | { op: "user"; uid: number; gid: number }
+  | { op: "groups"; gids: number[] }
+  | { op: "nnp" }
+  | { op: "arg"; value: string }
+  | { op: "env"; value: string }
+  | { op: "exec"; file: string };
+
+export interface ShimPlan {
+  header: ShimHeader;
+  ops: ShimOp[];
+}
+
+function fields(op: ShimOp): (string | number | bigint)[] {
+  switch (op.op) {
+    case "mount-private":
+    case "lo":
+    case "pty":
+    case "nnp":
+      return [];
+    case "mount-host":
+      return [op.source, op.target, op.fstype, op.flags, op.data];
+    case "root":
+    case "remount-ro":
+    case "pivot":
+    case "mask":
+    case "readonly":
+    case "chdir":
+      return [op.path];
+    case "mount":
+      return [op.source, op.target, op.fstype, op.flags, op.data, op.kind, op.optional ? 1 : 0];
+    case "symlink":
+      return [op.target, op.path];
+    case "mknod":
+      return [op.path, op.mode, op.major, op.minor];
+    case "hostname":
+      return [op.name];
+    case "caps":
+      return [op.bounding, op.effective, op.permitted, op.inheritable, op.ambient];
+    case "user":
+      return [op.uid, op.gid];
+    case "groups":
+      return [op.gids.join(",")];
+    case "arg":
+    case "env":
+      return [op.value];
+    case "exec":
+      return [op.file];
+  }
+}
+
+function field(value: string | number | bigint, what: string): string {
+  const s = typeof value === "bigint" ? `0x${value.toString(16)}` : String(value);
+  if (s.includes("\0")) throw new BoxError("E_INVALID_INPUT", `${what} contains a NUL byte`);
+  return `${s}\0`;
+}
+
+export function encodePlan(plan: ShimPlan): Uint8Array {
+  const h = plan.header;
+  let out = field("clone", "plan") + field(h.cloneFlags, "clone flags");
+  if (h.cgroupns) out += field("cgroupns", "plan");
+  if (h.uidMap !== undefined) out += field("uidmap", "plan") + field(h.uidMap, "uid map");
+  if (h.setgroups !== undefined) out += field("setgroups", "plan") + field(h.setgroups, "setgroups");
+  if (h.gidMap !== undefined) out += field("gidmap", "plan") + field(h.gidMap, "gid map");
+  if (h.newuidmap !== undefined) out += field("newuidmap", "plan") + field(h.newuidmap, "newuidmap arguments");
+  if (h.newgidmap !== undefined) out += field("newgidmap", "plan") + field(h.newgidmap, "newgidmap arguments");
+  for (const p of h.cgroupProcs) out += field("cgroup", "plan") + field(p, "cgroup path");
+  if (h.tty) out += field("tty", "plan") + field(h.tty.rows, "rows") + field(h.tty.cols, "cols");
+  if (h.stdinNull) out += field("stdin-null", "plan");
+  if (h.ownProcessGroup) out += field("own-pgrp", "plan");
+  if (h.init) out += field("init", "plan");
+  out += field("ops", "plan");
+  for (const op of plan.ops) {
+    out += field(op.op, "operation");
+    for (const f of fields(op)) out += field(f, `${op.op} argument`);
+  }
+  return new TextEncoder().encode(out);
+}
+
+/** What the shim reports on fd 3. */
+export type ShimStatus =
+  | { kind: "pid"; pid: number }
+  | { kind: "exit"; code: number }
+  | { kind: "error"; exitCode: number; opIndex: number; errno: number; message: string };
+
+export function parseStatusLine(line: string): ShimStatus | undefined {
+  const pid = /^pid (\d+)$/.exec(line);
+  if (pid) return { kind: "pid", pid: Number(pid[1]) };
+  const exit = /^exit (\d+)$/.exec(line);
+  if (exit) return { kind: "exit", code: Number(exit[1]) };
+  const err = /^error (\d+) (-?\d+) (\d+) (.*)$/s.exec(line);
+  if (err) {
+    return { kind: "error", exitCode: Number(err[1]), opIndex: Number(err[2]), errno: Number(err[3]), message: err[4] ?? "" };
+  }
+  return undefined;
+}

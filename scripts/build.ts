@@ -1,0 +1,86 @@
+/**
+ * `npm run build`: compile the shim (C), assemble the built-in `base` image from Debian's
+ * busybox-static, and compile box with both embedded into one executable at dist/box.
+ * Build-time tools (gcc, tar) are fine here; box itself shells out to none of them.
+ */
+import { $ } from "bun";
+import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+const repo = join(import.meta.dir, "..");
+const build = join(repo, "build");
+mkdirSync(build, { recursive: true });
+
+async function compileShim(): Promise<void> {
+  const out = join(build, "box-shim");
+  const src = join(repo, "ffi/shim.c");
+  if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs) return;
+  // Static, so the shim runs the same whatever libc a container or host has.
+  await $`gcc -static -Os -Wall -Wextra -Werror -Wno-unused-parameter -o ${out}.tmp ${src}`;
+  await $`strip ${out}.tmp`;
+  await $`mv ${out}.tmp ${out}`;
+}
+
+const PASSWD = `root:x:0:0:root:/root:/bin/sh
+daemon:x:1:1:daemon:/usr/sbin:/bin/false
+bin:x:2:2:bin:/bin:/bin/false
+sys:x:3:3:sys:/dev:/bin/false
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+`;
+const GROUP = `root:x:0:
+daemon:x:1:
+bin:x:2:
+sys:x:3:
+adm:x:4:
+tty:x:5:
+disk:x:6:
+wheel:x:10:root
+staff:x:50:
+users:x:100:
+nogroup:x:65534:
+`;
+const OS_RELEASE = `NAME="box base"
+ID=box-base
+PRETTY_NAME="box base (busybox)"
+HOME_URL="https://github.com/box"
+`;
+
+async function buildBase(): Promise<void> {
+  const out = join(build, "base.tar.gz");
+  const busybox = "/bin/busybox";
+  if (!existsSync(busybox)) {
+    throw new Error("build: /bin/busybox is missing; install Debian's busybox-static (scripts/setup.sh does)");
+  }
+  if (existsSync(out) && statSync(out).mtimeMs > statSync(busybox).mtimeMs && statSync(out).mtimeMs > statSync(import.meta.path).mtimeMs) return;
+  const stage = join(build, "base-rootfs");
+  rmSync(stage, { recursive: true, force: true });
+  for (const d of ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "home", "tmp", "var/tmp", "run", "proc", "sys", "dev", "mnt", "opt", "srv"]) {
+    mkdirSync(join(stage, d), { recursive: true });
+  }
+  await $`cp ${busybox} ${join(stage, "bin/busybox")}`;
+  const applets = (await $`${busybox} --list-full`.text()).split("\n").filter(Boolean);
+  for (const a of applets) {
+    if (a === "bin/busybox") continue;
+    const depth = a.split("/").length - 1;
+    const target = `${"../".repeat(depth)}bin/busybox`;
+    await $`ln -sf ${target} ${join(stage, a)}`.quiet();
+  }
+  await Bun.write(join(stage, "etc/passwd"), PASSWD);
+  await Bun.write(join(stage, "etc/group"), GROUP);
+  await Bun.write(join(stage, "etc/os-release"), OS_RELEASE);
+  await $`chmod 1777 ${join(stage, "tmp")} ${join(stage, "var/tmp")}`;
+  await $`chmod 700 ${join(stage, "root")}`;
+  // Deterministic: sorted, fixed owner and mtime, so the same busybox gives the same digest.
+  await $`tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=posix --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime -C ${stage} -cf - . | gzip -n -9 > ${out}.tmp`;
+  await $`mv ${out}.tmp ${out}`;
+  rmSync(stage, { recursive: true, force: true });
+}
+
+await compileShim();
+await buildBase();
+if (!process.argv.includes("--assets-only")) {
+  mkdirSync(join(repo, "dist"), { recursive: true });
+  await $`${process.execPath} build --compile --minify --sourcemap=none ${join(repo, "cli/main.ts")} --outfile ${join(repo, "dist/box")}`.quiet();
+  const size = statSync(join(repo, "dist/box")).size;
+  console.log(`dist/box: ${(size / 1048576).toFixed(1)} MiB`);
+}
