@@ -76,8 +76,16 @@ async function buildBase(): Promise<void> {
   rmSync(stage, { recursive: true, force: true });
 }
 
+/** The digest is computed here so box never hashes its own image at run time. */
+async function writeBaseDigest(): Promise<void> {
+  const bytes = await Bun.file(join(build, "base.tar.gz")).bytes();
+  const digest = `sha256:${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}`;
+  await Bun.write(join(build, "base.json"), `${JSON.stringify({ digest, size: bytes.length })}\n`);
+}
+
 await compileShim();
 await buildBase();
+await writeBaseDigest();
 if (!process.argv.includes("--assets-only")) {
   mkdirSync(join(repo, "dist"), { recursive: true });
   await $`${process.execPath} build --compile --minify --sourcemap=none ${join(repo, "cli/main.ts")} --outfile ${join(repo, "dist/box")}`.quiet();

@@ -11,6 +11,7 @@ import type { Command } from "./index.ts";
 export const RUN_FLAGS: FlagTable = {
   "cap-add": { type: "list", description: "Add Linux capabilities" },
   "cap-drop": { type: "list", description: "Drop Linux capabilities" },
+  cgroups: { type: "string", description: "Control the container's cgroups (enabled, disabled)", default: "enabled" },
   dns: { type: "list", description: "Set custom DNS servers" },
   entrypoint: { type: "string", description: "Overwrite the default ENTRYPOINT of the image" },
   env: { type: "list", short: "e", description: "Set environment variables" },
@@ -98,6 +99,7 @@ const command: Command = {
       mounts: flags.mount as string[],
       network: (flags.net as string | undefined) ?? (flags.network as string),
       dns: flags.dns as string[],
+      cgroups: flags.cgroups as string,
       rm: flags.rm as boolean,
       interactive,
       ...(size ? { tty: size } : {}),

@@ -9,6 +9,7 @@ import type { BoxPaths } from "../paths.ts";
 import { FileLock } from "../state/atomic.ts";
 import { applyLayer } from "./layer.ts";
 import embeddedBase from "../../build/base.tar.gz" with { type: "file" };
+import baseInfo from "../../build/base.json";
 
 export const BASE_CONFIG = {
   env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
@@ -18,14 +19,9 @@ export const BASE_CONFIG = {
   user: "",
 };
 
-async function baseDigest(): Promise<string> {
-  const bytes = await Bun.file(embeddedBase as unknown as string).bytes();
-  return new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
-}
-
 /** Returns the unpacked root filesystem of `base`, unpacking it on first use. */
 export async function ensureBaseImage(paths: BoxPaths): Promise<string> {
-  const digest = await baseDigest();
+  const digest = baseInfo.digest.replace(/^sha256:/, "");
   const dir = join(paths.storage, "builtin", `base-${digest.slice(0, 16)}`);
   const rootfs = join(dir, "rootfs");
   if (existsSync(rootfs)) return rootfs;
@@ -37,8 +33,8 @@ export async function ensureBaseImage(paths: BoxPaths): Promise<string> {
     const tmp = join(dir, `rootfs.tmp-${process.pid}`);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp);
-    const stream = Bun.file(embeddedBase as unknown as string).stream().pipeThrough(new DecompressionStream("gzip"));
-    await applyLayer(stream, tmp, { rootless: paths.rootless });
+    const stream = Bun.file(embeddedBase as unknown as string).stream();
+    await applyLayer(stream, tmp, { rootless: paths.rootless, digest: baseInfo.digest });
     renameSync(tmp, rootfs);
   });
   return rootfs;

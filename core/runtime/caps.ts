@@ -48,18 +48,18 @@ export function currentBoundingSet(status = readFileSync("/proc/self/status", "u
   return m ? BigInt(`0x${m[1]}`) : capMask(CAPABILITIES);
 }
 
-/** docker's rule: start from the defaults (or all with --privileged), add, then drop; ALL works both ways. */
+/**
+ * docker's rule (moby's TweakCapabilities): start from the defaults (or all with --privileged);
+ * `--cap-drop ALL` empties the set before the additions, so `--cap-drop ALL --cap-add X` is X.
+ */
 export function resolveCapabilities(opts: { privileged: boolean; add: string[]; drop: string[] }): Set<Capability> {
-  const set = new Set<Capability>(opts.privileged ? CAPABILITIES : DEFAULT_CAPABILITIES);
+  const drops = opts.drop.map(parseCapability);
+  const set = new Set<Capability>(drops.includes("ALL") ? [] : opts.privileged ? CAPABILITIES : DEFAULT_CAPABILITIES);
+  for (const c of drops) if (c !== "ALL") set.delete(c);
   for (const name of opts.add) {
     const c = parseCapability(name);
     if (c === "ALL") for (const x of CAPABILITIES) set.add(x);
     else set.add(c);
-  }
-  for (const name of opts.drop) {
-    const c = parseCapability(name);
-    if (c === "ALL") set.clear();
-    else set.delete(c);
   }
   return set;
 }

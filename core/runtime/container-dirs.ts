@@ -18,9 +18,13 @@ export interface ContainerDirs {
   stateFile: string;
 }
 
-export function containerDirs(paths: BoxPaths, id: string): ContainerDirs {
+/**
+ * A `--rm` container's writable layer is thrown away at exit, so it lives under the volatile
+ * state root (tmpfs on most hosts) instead of the storage root.
+ */
+export function containerDirs(paths: BoxPaths, id: string, ephemeral = false): ContainerDirs {
   const state = join(paths.state, "containers", id);
-  const storage = join(paths.storage, "containers", id);
+  const storage = ephemeral ? join(state, "layer") : join(paths.storage, "containers", id);
   return {
     state,
     storage,

@@ -10,6 +10,7 @@ import { getgid, getuid } from "../../ffi/syscalls.ts";
 import { BoxError } from "../errors.ts";
 import type { BoxPaths } from "../paths.ts";
 import { writeJsonAtomic } from "../state/atomic.ts";
+import { removeTree } from "../state/remove.ts";
 import { currentBoundingSet, processCaps, resolveCapabilities } from "./caps.ts";
 import { createContainerCgroups, removeContainerCgroups } from "./cgroups.ts";
 import { containerDirs, namesDir } from "./container-dirs.ts";
@@ -51,6 +52,8 @@ export interface RunOptions {
   mounts: string[];
   network: string;
   dns: string[];
+  /** podman's --cgroups: "enabled" (default) or "disabled" (stay in box's own cgroup). */
+  cgroups?: string;
   rm: boolean;
   interactive: boolean;
   tty?: { rows: number; cols: number };
@@ -210,7 +213,7 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
       }
     }
     undo.push(claimName(paths, name as string, id));
-    const dirs = containerDirs(paths, id);
+    const dirs = containerDirs(paths, id, opts.rm);
 
     const entrypoint = opts.entrypoint !== undefined ? (opts.entrypoint === "" ? [] : [opts.entrypoint]) : image.config.entrypoint;
     const cmd = opts.command.length > 0 ? opts.command : opts.entrypoint !== undefined ? [] : image.config.cmd;
@@ -253,9 +256,9 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
     );
 
     mkdirSync(dirs.state, { recursive: true, mode: 0o700 });
-    undo.push(() => rmSync(dirs.state, { recursive: true, force: true }));
+    undo.push(() => removeTree(dirs.state));
     for (const d of [dirs.upper, dirs.work, dirs.merged]) mkdirSync(d, { recursive: true });
-    undo.push(() => rmSync(dirs.storage, { recursive: true, force: true }));
+    undo.push(() => removeTree(dirs.storage));
     writeFileSync(dirs.hostname, `${hostname}\n`);
     writeFileSync(dirs.hosts, hostsFile(hostname, network));
     writeFileSync(dirs.resolvConf, resolvConf(network, opts.dns));
@@ -263,7 +266,11 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
     const mounts = resolveMounts(paths, userMounts, opts.readOnly, opts.readOnlyTmpfs);
     // Rootless users get no cgroup delegation on this kind of host; their containers share the
     // invoking session's cgroup (as podman's do without systemd delegation).
-    const cgroups = rootless ? { dirs: [], procs: [] } : createContainerCgroups(id);
+    const cgroupsMode = opts.cgroups ?? "enabled";
+    if (cgroupsMode !== "enabled" && cgroupsMode !== "disabled") {
+      throw new BoxError("E_INVALID_INPUT", `--cgroups: invalid value \`${cgroupsMode}\``, { hint: "use --cgroups=enabled or --cgroups=disabled" });
+    }
+    const cgroups = rootless || cgroupsMode === "disabled" ? { dirs: [], procs: [] } : createContainerCgroups(id);
     undo.push(() => removeContainerCgroups(cgroups.dirs));
 
     const spec: ContainerSpec = {
@@ -303,11 +310,11 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
     try {
       const startedAt = new Date().toISOString();
       const pid = await handle.started;
-      writeJsonAtomic(dirs.stateFile, { id, name, image: image.name, status: "running", pid, startedAt });
+      writeJsonAtomic(dirs.stateFile, { id, name, image: image.name, status: "running", pid, startedAt }, { durable: false });
       events.started?.({ id, name: name as string, pid });
       const code = await handle.exited;
       if (!opts.rm) {
-        writeJsonAtomic(dirs.stateFile, { id, name, image: image.name, status: "exited", exitCode: code, startedAt, finishedAt: new Date().toISOString() });
+        writeJsonAtomic(dirs.stateFile, { id, name, image: image.name, status: "exited", exitCode: code, startedAt, finishedAt: new Date().toISOString() }, { durable: false });
       }
       return code;
     } finally {
@@ -326,8 +333,8 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
 /** Used by tests and `box rm` until the lifecycle commands exist: forget a kept container. */
 export function removeContainerFiles(paths: BoxPaths, id: string, name?: string): void {
   const dirs = containerDirs(paths, id);
-  rmSync(dirs.state, { recursive: true, force: true });
-  rmSync(dirs.storage, { recursive: true, force: true });
+  removeTree(dirs.state);
+  removeTree(dirs.storage);
   if (name) {
     try {
       unlinkSync(join(namesDir(paths), name));
