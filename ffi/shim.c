@@ -45,8 +45,35 @@
 #include <net/if.h>
 #include <termios.h>
 #include <unistd.h>
-#include <linux/capability.h>
-#include <linux/openat2.h>
+
+/* The few kernel ABI definitions the shim needs, spelled out so it builds against musl (small
+ * and fast to exec) as well as glibc, without the kernel's uapi headers. */
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER 0x5441
+#endif
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_IN_ROOT 0x10
+struct open_how {
+  uint64_t flags;
+  uint64_t mode;
+  uint64_t resolve;
+};
+#define CAP_VERSION_3 0x20080522
+struct cap_header {
+  uint32_t version;
+  int pid;
+};
+struct cap_data {
+  uint32_t effective;
+  uint32_t permitted;
+  uint32_t inheritable;
+};
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -406,10 +433,13 @@ static void do_tty(void) {
   CHECK(ioctl(master, TIOCSPTLCK, &unlock), "unlock pty");
   int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
   CHECK(slave, "open pty peer");
-  if (tty_rows > 0 && tty_cols > 0) {
-    struct winsize ws = {.ws_row = tty_rows, .ws_col = tty_cols};
-    ioctl(slave, TIOCSWINSZ, &ws);
+  /* The size box's terminal has now; stdio is still that terminal until the dup2s below. */
+  struct winsize ws = {.ws_row = tty_rows, .ws_col = tty_cols};
+  if ((tty_rows <= 0 || tty_cols <= 0) && ioctl(1, TIOCGWINSZ, &ws) < 0 && ioctl(0, TIOCGWINSZ, &ws) < 0) {
+    ws.ws_row = 24;
+    ws.ws_col = 80;
   }
+  ioctl(slave, TIOCSWINSZ, &ws);
   struct msghdr msg;
   memset(&msg, 0, sizeof msg);
   char data = 'T';
@@ -448,8 +478,8 @@ static void drop_bounding(void) {
 }
 
 static void apply_caps(void) {
-  struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-  struct __user_cap_data_struct d[2];
+  struct cap_header h = {.version = CAP_VERSION_3, .pid = 0};
+  struct cap_data d[2];
   d[0].effective = (uint32_t)cap_effective;
   d[1].effective = (uint32_t)(cap_effective >> 32);
   d[0].permitted = (uint32_t)cap_permitted;

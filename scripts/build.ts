@@ -15,8 +15,10 @@ async function compileShim(): Promise<void> {
   const out = join(build, "box-shim");
   const src = join(repo, "ffi/shim.c");
   if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs) return;
-  // Static, so the shim runs the same whatever libc a container or host has.
-  await $`gcc -static -Os -Wall -Wextra -Werror -Wno-unused-parameter -o ${out}.tmp ${src}`;
+  // Static, so the shim runs the same whatever libc a container or host has. musl makes it
+  // 80 KB instead of glibc's 830 KB: less to copy into a memfd and to map at every `box run`.
+  const cc = Bun.which("musl-gcc") ?? "gcc";
+  await $`${cc} -static -Os -Wall -Wextra -Werror -Wno-unused-parameter -o ${out}.tmp ${src}`;
   await $`strip ${out}.tmp`;
   await $`mv ${out}.tmp ${out}`;
 }
@@ -88,7 +90,7 @@ await buildBase();
 await writeBaseDigest();
 if (!process.argv.includes("--assets-only")) {
   mkdirSync(join(repo, "dist"), { recursive: true });
-  await $`${process.execPath} build --compile --minify --sourcemap=none ${join(repo, "cli/main.ts")} --outfile ${join(repo, "dist/box")}`.quiet();
+  await $`${process.execPath} build --compile --minify --bytecode --sourcemap=none ${join(repo, "cli/main.ts")} --outfile ${join(repo, "dist/box")}`.quiet();
   const size = statSync(join(repo, "dist/box")).size;
   console.log(`dist/box: ${(size / 1048576).toFixed(1)} MiB`);
 }

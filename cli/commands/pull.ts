@@ -5,6 +5,7 @@ import { isBaseReference } from "../../core/image/run-image.ts";
 import { parseFlags, renderHelp, type FlagTable } from "../args.ts";
 import { pathsFor } from "../context.ts";
 import type { Command } from "./index.ts";
+import { out } from "../render/output.ts";
 
 const FLAGS: FlagTable = {
   quiet: { type: "boolean", short: "q", description: "Suppress verbose output" },
@@ -16,7 +17,7 @@ const command: Command = {
   async run(argv, globals) {
     const { flags, positionals } = parseFlags("pull", FLAGS, argv, false);
     if (flags.help) {
-      process.stdout.write(renderHelp("box pull [OPTIONS] NAME[:TAG]", "Download an image", FLAGS));
+      out(renderHelp("box pull [OPTIONS] NAME[:TAG]", "Download an image", FLAGS));
       return 0;
     }
     const [ref] = positionals;
@@ -25,7 +26,7 @@ const command: Command = {
       throw new BoxError("E_UNSUPPORTED", `pulling \`${ref}\` from a registry is not available in this build`, { hint: "`box pull base` installs the built-in image" });
     }
     await ensureBaseImage(pathsFor(globals));
-    if (!flags.quiet) process.stdout.write("base: built-in image installed\n");
+    if (!flags.quiet) out("base: built-in image installed\n");
     return 0;
   },
 };

@@ -3,10 +3,11 @@ import { BoxError } from "../../core/errors.ts";
 import { resolveRunImage } from "../../core/image/run-image.ts";
 import { runContainer } from "../../core/runtime/run.ts";
 import type { ShimHandle } from "../../core/runtime/shim.ts";
-import { isatty } from "../../ffi/syscalls.ts";
+import { isatty } from "../../core/terminal.ts";
 import { parseFlags, renderHelp, type FlagTable } from "../args.ts";
 import { pathsFor } from "../context.ts";
 import type { Command } from "./index.ts";
+import { out } from "../render/output.ts";
 
 export const RUN_FLAGS: FlagTable = {
   "cap-add": { type: "list", description: "Add Linux capabilities" },
@@ -66,7 +67,7 @@ const command: Command = {
   async run(argv, globals) {
     const { flags, positionals } = parseFlags("run", RUN_FLAGS, argv, true);
     if (flags.help) {
-      process.stdout.write(renderHelp(USAGE, "Create and run a new container from an image", RUN_FLAGS));
+      out(renderHelp(USAGE, "Create and run a new container from an image", RUN_FLAGS));
       return 0;
     }
     const rootfs = flags.rootfs as string | undefined;
@@ -82,7 +83,8 @@ const command: Command = {
     }
     const paths = pathsFor(globals);
     const image = await resolveRunImage(paths, { ref: imageRef as string, rootfs });
-    const size = tty ? { rows: process.stdout.rows ?? 24, cols: process.stdout.columns ?? 80 } : undefined;
+    // The shim reads the window size from the terminal itself; 0x0 asks it to.
+    const size = tty ? { rows: 0, cols: 0 } : undefined;
     return await runContainer(paths, image, {
       command: cmd,
       ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint as string } : {}),

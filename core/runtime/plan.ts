@@ -49,6 +49,9 @@ export function overlayData(spec: ContainerSpec): string {
   // Inside a user namespace overlayfs may not use trusted.* xattrs; userxattr switches it to
   // user.overlay.* (kernel >= 5.11).
   if (spec.userns) opts.push("userxattr");
+  // A container removed at exit never needs its writes on disk: without `volatile` the unmount
+  // at exit syncs the whole upper file system, measured at 20-400 ms on this ext4.
+  if (spec.rootfs.volatile) opts.push("volatile");
   return opts.join(",");
 }
 

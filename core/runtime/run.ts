@@ -11,6 +11,7 @@ import { BoxError } from "../errors.ts";
 import type { BoxPaths } from "../paths.ts";
 import { writeJsonAtomic } from "../state/atomic.ts";
 import { removeTree } from "../state/remove.ts";
+import { mark } from "../trace.ts";
 import { currentBoundingSet, processCaps, resolveCapabilities } from "./caps.ts";
 import { createContainerCgroups, removeContainerCgroups } from "./cgroups.ts";
 import { containerDirs, namesDir } from "./container-dirs.ts";
@@ -203,6 +204,7 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
     }
     undo.length = 0;
   };
+  mark("run: start");
   try {
     const id = newContainerId();
     let name = opts.name;
@@ -255,6 +257,7 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
       envFromFlags,
     );
 
+    mark("run: configuration resolved");
     mkdirSync(dirs.state, { recursive: true, mode: 0o700 });
     undo.push(() => removeTree(dirs.state));
     for (const d of [dirs.upper, dirs.work, dirs.merged]) mkdirSync(d, { recursive: true });
@@ -263,6 +266,7 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
     writeFileSync(dirs.hosts, hostsFile(hostname, network));
     writeFileSync(dirs.resolvConf, resolvConf(network, opts.dns));
 
+    mark("run: files written");
     const mounts = resolveMounts(paths, userMounts, opts.readOnly, opts.readOnlyTmpfs);
     // Rootless users get no cgroup delegation on this kind of host; their containers share the
     // invoking session's cgroup (as podman's do without systemd delegation).
@@ -273,10 +277,11 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
     const cgroups = rootless || cgroupsMode === "disabled" ? { dirs: [], procs: [] } : createContainerCgroups(id);
     undo.push(() => removeContainerCgroups(cgroups.dirs));
 
+    mark("run: cgroups created");
     const spec: ContainerSpec = {
       id,
       name: name as string,
-      rootfs: { lower: image.layers, upper: dirs.upper, work: dirs.work, merged: dirs.merged },
+      rootfs: { lower: image.layers, upper: dirs.upper, work: dirs.work, merged: dirs.merged, volatile: opts.rm },
       readonly: opts.readOnly,
       mounts,
       etc: { hostname: dirs.hostname, hosts: dirs.hosts, resolvConf: dirs.resolvConf },
@@ -305,14 +310,18 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
     if (userns?.kind === "single") plan.ops = plan.ops.filter((o) => o.op !== "groups");
     writeFileSync(dirs.plan, encodePlan(plan));
 
+    mark("run: plan written");
     const handle = await startShim(dirs.plan, { stdin: opts.interactive || opts.tty ? "inherit" : "ignore", stdout: "inherit", stderr: "inherit" });
     const stopForwarding = events.forwardSignals?.(handle);
     try {
       const startedAt = new Date().toISOString();
+      mark("run: shim spawned");
       const pid = await handle.started;
+      mark("run: container started");
       writeJsonAtomic(dirs.stateFile, { id, name, image: image.name, status: "running", pid, startedAt }, { durable: false });
       events.started?.({ id, name: name as string, pid });
       const code = await handle.exited;
+      mark("run: container exited");
       if (!opts.rm) {
         writeJsonAtomic(dirs.stateFile, { id, name, image: image.name, status: "exited", exitCode: code, startedAt, finishedAt: new Date().toISOString() }, { durable: false });
       }
@@ -327,6 +336,7 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
     }
   } finally {
     await cleanup();
+    mark("run: cleaned up");
   }
 }
 

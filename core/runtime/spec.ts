@@ -28,6 +28,8 @@ export interface RootfsLayout {
   upper: string;
   work: string;
   merged: string;
+  /** Skip overlayfs' syncs: for containers whose layer is discarded at exit (--rm). */
+  volatile: boolean;
 }
 
 export interface ContainerSpec {
