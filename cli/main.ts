@@ -53,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
     });
   }
   const command = await load();
+  mark(`command loaded: ${name}`);
   return await command.run(args, globals);
 }
 

@@ -17,8 +17,6 @@ export interface ShimHeader {
   /** Arguments after the PID for the setuid newuidmap/newgidmap helpers (subordinate ranges). */
   newuidmap?: string;
   newgidmap?: string;
-  /** cgroup.procs files the process is written into before it runs. */
-  cgroupProcs: string[];
   tty?: { rows: number; cols: number };
   stdinNull: boolean;
   /** Put the shim in its own process group so terminal signals reach it only through box. */
@@ -109,6 +107,22 @@ function field(value: string | number | bigint, what: string): string {
   return `${s}\0`;
 }
 
+/** A message on the shim's fd 3: "<kind> <length>\n<payload>". */
+export function frame(kind: "C" | "P", payload: Uint8Array): Uint8Array {
+  const head = new TextEncoder().encode(`${kind} ${payload.length}\n`);
+  const out = new Uint8Array(head.length + payload.length);
+  out.set(head);
+  out.set(payload, head.length);
+  return out;
+}
+
+/** The cgroups message: for each hierarchy, the container's cgroup.procs then box's own. */
+export function encodeCgroups(pairs: { container: string; own: string }[]): Uint8Array {
+  let out = "";
+  for (const p of pairs) out += field(p.container, "cgroup path") + field(p.own, "cgroup path");
+  return new TextEncoder().encode(out);
+}
+
 export function encodePlan(plan: ShimPlan): Uint8Array {
   const h = plan.header;
   let out = field("clone", "plan") + field(h.cloneFlags, "clone flags");
@@ -118,7 +132,6 @@ export function encodePlan(plan: ShimPlan): Uint8Array {
   if (h.gidMap !== undefined) out += field("gidmap", "plan") + field(h.gidMap, "gid map");
   if (h.newuidmap !== undefined) out += field("newuidmap", "plan") + field(h.newuidmap, "newuidmap arguments");
   if (h.newgidmap !== undefined) out += field("newgidmap", "plan") + field(h.newgidmap, "newgidmap arguments");
-  for (const p of h.cgroupProcs) out += field("cgroup", "plan") + field(p, "cgroup path");
   if (h.tty) out += field("tty", "plan") + field(h.tty.rows, "rows") + field(h.tty.cols, "cols");
   if (h.stdinNull) out += field("stdin-null", "plan");
   if (h.ownProcessGroup) out += field("own-pgrp", "plan");

@@ -70,6 +70,9 @@ async function buildBase(): Promise<void> {
   await Bun.write(join(stage, "etc/passwd"), PASSWD);
   await Bun.write(join(stage, "etc/group"), GROUP);
   await Bun.write(join(stage, "etc/os-release"), OS_RELEASE);
+  // Mount points for the files box bind-mounts at run time: present in the image, they need no
+  // copy-up of /etc into each container's writable layer.
+  for (const f of ["hostname", "hosts", "resolv.conf"]) await Bun.write(join(stage, "etc", f), "");
   await $`chmod 1777 ${join(stage, "tmp")} ${join(stage, "var/tmp")}`;
   await $`chmod 700 ${join(stage, "root")}`;
   // Deterministic: sorted, fixed owner and mtime, so the same busybox gives the same digest.

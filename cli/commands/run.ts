@@ -2,6 +2,7 @@
 import { BoxError } from "../../core/errors.ts";
 import { resolveRunImage } from "../../core/image/run-image.ts";
 import { runContainer } from "../../core/runtime/run.ts";
+import { mark } from "../../core/trace.ts";
 import type { ShimHandle } from "../../core/runtime/shim.ts";
 import { isatty } from "../../core/terminal.ts";
 import { parseFlags, renderHelp, type FlagTable } from "../args.ts";
@@ -82,7 +83,9 @@ const command: Command = {
       throw new BoxError("E_INVALID_INPUT", "the input device is not a TTY", { hint: "drop -t, or run box from a terminal" });
     }
     const paths = pathsFor(globals);
+    mark("run: flags parsed");
     const image = await resolveRunImage(paths, { ref: imageRef as string, rootfs });
+    mark("run: image resolved");
     // The shim reads the window size from the terminal itself; 0x0 asks it to.
     const size = tty ? { rows: 0, cols: 0 } : undefined;
     return await runContainer(paths, image, {

@@ -45,12 +45,40 @@ function initCpuset(dir: string, parent: string): void {
 
 export interface ContainerCgroups {
   dirs: string[];
-  procs: string[];
+  /** Per hierarchy: the container's cgroup.procs and box's own (where the shim returns). */
+  procs: { container: string; own: string }[];
 }
 
-export function createContainerCgroups(id: string, hierarchies = parseHierarchies(readFileSync("/proc/self/mountinfo", "utf8"))): ContainerCgroups {
-  const dirs: string[] = [];
+/** box's own group in each hierarchy, from /proc/self/cgroup ("id:controllers:/path"). */
+export function ownGroups(hierarchies: Hierarchy[], procSelfCgroup: string): Map<Hierarchy, string> {
+  const byControllers = new Map<string, string>();
+  for (const line of procSelfCgroup.split("\n")) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    const key = m[1] === "" ? "cgroup2" : (m[1] as string).split(",").sort().join(",");
+    byControllers.set(key, m[2] as string);
+  }
+  const out = new Map<Hierarchy, string>();
   for (const h of hierarchies) {
+    const key = h.controllers === "cgroup2" ? "cgroup2" : h.controllers.split(",").sort().join(",");
+    const path = byControllers.get(key);
+    if (path !== undefined) out.set(h, path);
+  }
+  return out;
+}
+
+export function createContainerCgroups(
+  id: string,
+  hierarchies = parseHierarchies(readFileSync("/proc/self/mountinfo", "utf8")),
+  procSelfCgroup = readFileSync("/proc/self/cgroup", "utf8"),
+): ContainerCgroups {
+  const own = ownGroups(hierarchies, procSelfCgroup);
+  const dirs: string[] = [];
+  const procs: ContainerCgroups["procs"] = [];
+  for (const h of hierarchies) {
+    const ownPath = own.get(h);
+    // A hierarchy box is not a member of (mounted but unused) is left alone.
+    if (ownPath === undefined) continue;
     const base = join(h.mountpoint, "box");
     const dir = join(base, id);
     mkdirSync(dir, { recursive: true });
@@ -59,8 +87,9 @@ export function createContainerCgroups(id: string, hierarchies = parseHierarchie
       initCpuset(base, h.mountpoint);
       initCpuset(dir, base);
     }
+    procs.push({ container: join(dir, "cgroup.procs"), own: join(h.mountpoint, ownPath, "cgroup.procs") });
   }
-  return { dirs, procs: dirs.map((d) => join(d, "cgroup.procs")) };
+  return { dirs, procs };
 }
 
 /** Remove the groups; a group still holding a dying process is retried briefly. */

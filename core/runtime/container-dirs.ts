@@ -11,7 +11,6 @@ export interface ContainerDirs {
   upper: string;
   work: string;
   merged: string;
-  plan: string;
   hostname: string;
   hosts: string;
   resolvConf: string;
@@ -31,7 +30,6 @@ export function containerDirs(paths: BoxPaths, id: string, ephemeral = false): C
     upper: join(storage, "upper"),
     work: join(storage, "work"),
     merged: join(storage, "merged"),
-    plan: join(state, "plan"),
     hostname: join(state, "hostname"),
     hosts: join(state, "hosts"),
     resolvConf: join(state, "resolv.conf"),

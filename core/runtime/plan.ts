@@ -112,7 +112,6 @@ export function buildPlan(spec: ContainerSpec): ShimPlan {
   const header: ShimPlan["header"] = {
     cloneFlags,
     cgroupns: spec.cgroupns,
-    cgroupProcs: spec.cgroupProcs,
     stdinNull: !spec.process.interactive,
     // With a terminal on stdin the shim must stay in the foreground process group to read it;
     // otherwise it leaves box's group so a Ctrl-C reaches the container once, through box.

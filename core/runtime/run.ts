@@ -1,6 +1,6 @@
 /**
- * `box run` as a pipeline of readable steps: resolve the configuration, lay out the container's
- * directories, write the plan, start the shim, wait, clean up. Each resource registers its undo
+ * `box run` as a pipeline of readable steps: resolve the configuration, start the shim, lay out
+ * the container's directories, send the plan, wait, clean up. Each resource registers its undo
  * as soon as it exists, so a failure at any step leaves nothing behind.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
@@ -217,6 +217,25 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
     undo.push(claimName(paths, name as string, id));
     const dirs = containerDirs(paths, id, opts.rm);
 
+    const cgroupsMode = opts.cgroups ?? "enabled";
+    if (cgroupsMode !== "enabled" && cgroupsMode !== "disabled") {
+      throw new BoxError("E_INVALID_INPUT", `--cgroups: invalid value \`${cgroupsMode}\``, { hint: "use --cgroups=enabled or --cgroups=disabled" });
+    }
+    // Start the shim now: its exec and its cgroup migration overlap with the work below.
+    const handle = await startShim({ stdin: opts.interactive || opts.tty ? "inherit" : "ignore", stdout: "inherit", stderr: "inherit" });
+    let planSent = false;
+    undo.push(async () => {
+      if (!planSent) await handle.abort();
+    });
+    // Rootless users get no cgroup delegation on this kind of host; their containers share the
+    // invoking session's cgroup (as podman's do without systemd delegation).
+    const cgroups = paths.rootless || cgroupsMode === "disabled" ? { dirs: [], procs: [] } : createContainerCgroups(id);
+    // Registered before the shim's abort runs (undo is LIFO): a group is removable only once
+    // the shim that joined it has exited.
+    undo.splice(undo.length - 1, 0, () => removeContainerCgroups(cgroups.dirs));
+    if (cgroups.procs.length > 0) handle.sendCgroups(cgroups.procs);
+    mark("run: shim started, cgroups requested");
+
     const entrypoint = opts.entrypoint !== undefined ? (opts.entrypoint === "" ? [] : [opts.entrypoint]) : image.config.entrypoint;
     const cmd = opts.command.length > 0 ? opts.command : opts.entrypoint !== undefined ? [] : image.config.cmd;
     const args = [...entrypoint, ...cmd];
@@ -258,6 +277,8 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
     );
 
     mark("run: configuration resolved");
+
+
     mkdirSync(dirs.state, { recursive: true, mode: 0o700 });
     undo.push(() => removeTree(dirs.state));
     for (const d of [dirs.upper, dirs.work, dirs.merged]) mkdirSync(d, { recursive: true });
@@ -265,19 +286,9 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
     writeFileSync(dirs.hostname, `${hostname}\n`);
     writeFileSync(dirs.hosts, hostsFile(hostname, network));
     writeFileSync(dirs.resolvConf, resolvConf(network, opts.dns));
-
-    mark("run: files written");
     const mounts = resolveMounts(paths, userMounts, opts.readOnly, opts.readOnlyTmpfs);
-    // Rootless users get no cgroup delegation on this kind of host; their containers share the
-    // invoking session's cgroup (as podman's do without systemd delegation).
-    const cgroupsMode = opts.cgroups ?? "enabled";
-    if (cgroupsMode !== "enabled" && cgroupsMode !== "disabled") {
-      throw new BoxError("E_INVALID_INPUT", `--cgroups: invalid value \`${cgroupsMode}\``, { hint: "use --cgroups=enabled or --cgroups=disabled" });
-    }
-    const cgroups = rootless || cgroupsMode === "disabled" ? { dirs: [], procs: [] } : createContainerCgroups(id);
-    undo.push(() => removeContainerCgroups(cgroups.dirs));
+    mark("run: files written");
 
-    mark("run: cgroups created");
     const spec: ContainerSpec = {
       id,
       name: name as string,
@@ -289,7 +300,6 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
       network,
       ...(userns ? { userns } : {}),
       privileged: opts.privileged,
-      cgroupProcs: cgroups.procs,
       cgroupns: true,
       process: {
         args,
@@ -308,14 +318,12 @@ export async function runContainer(paths: BoxPaths, image: RunnableImage, opts: 
     };
     const plan = buildPlan(spec);
     if (userns?.kind === "single") plan.ops = plan.ops.filter((o) => o.op !== "groups");
-    writeFileSync(dirs.plan, encodePlan(plan));
-
-    mark("run: plan written");
-    const handle = await startShim(dirs.plan, { stdin: opts.interactive || opts.tty ? "inherit" : "ignore", stdout: "inherit", stderr: "inherit" });
+    handle.sendPlan(encodePlan(plan));
+    planSent = true;
+    mark("run: plan sent");
     const stopForwarding = events.forwardSignals?.(handle);
     try {
       const startedAt = new Date().toISOString();
-      mark("run: shim spawned");
       const pid = await handle.started;
       mark("run: container started");
       writeJsonAtomic(dirs.stateFile, { id, name, image: image.name, status: "running", pid, startedAt }, { durable: false });

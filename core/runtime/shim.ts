@@ -2,8 +2,9 @@
  * Starting ffi/shim.c and following what it reports. The shim binary is compiled by
  * scripts/build.ts and embedded in box; in a development checkout it runs from build/.
  */
+import { writeSync } from "node:fs";
 import { sealedExecutable } from "../../ffi/memfd.ts";
-import { parseStatusLine, type ShimStatus } from "../../ffi/shim-protocol.ts";
+import { encodeCgroups, frame, parseStatusLine, type ShimStatus } from "../../ffi/shim-protocol.ts";
 import { BoxError } from "../errors.ts";
 // Bun embeds the file in the compiled binary and hands back its path ($bunfs inside the binary).
 import embeddedShim from "../../build/box-shim" with { type: "file" };
@@ -25,6 +26,12 @@ async function resolveShim(): Promise<string> {
 }
 
 export interface ShimHandle {
+  /** Ask the shim to join the container's cgroups now, while box prepares the rest. */
+  sendCgroups(pairs: { container: string; own: string }[]): void;
+  /** Hand over the plan; the shim clones the container as soon as it has it. */
+  sendPlan(plan: Uint8Array): void;
+  /** Give up before the plan was sent: the shim exits without starting anything. */
+  abort(): Promise<void>;
   /** Resolves with the container's host pid once it has exec'd, or rejects with its failure. */
   started: Promise<number>;
   /** The container's exit code (128+N for a signal), once the shim has exited. */
@@ -58,9 +65,25 @@ function renderShimError(s: Extract<ShimStatus, { kind: "error" }>): string {
   return `${s.message}: ${text}`;
 }
 
-export async function startShim(planPath: string, stdio: ShimStdio): Promise<ShimHandle> {
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) {
+    try {
+      off += writeSync(fd, bytes, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EAGAIN") continue;
+      throw new BoxError("E_INTERNAL", "the container monitor exited before it received the container's plan", { cause: e });
+    }
+  }
+}
+
+/**
+ * Start the shim. It waits on fd 3 for the cgroups to join and the plan, so box can start it
+ * first and prepare the container while the shim execs and the kernel migrates it.
+ */
+export async function startShim(stdio: ShimStdio): Promise<ShimHandle> {
   const path = await resolveShim();
-  const proc = Bun.spawn([path, planPath], {
+  const proc = Bun.spawn([path], {
     stdio: [stdio.stdin, stdio.stdout, stdio.stderr, "pipe"],
     argv0: "box-shim",
   });
@@ -111,5 +134,11 @@ export async function startShim(planPath: string, stdio: ShimStdio): Promise<Shi
     exited,
     signal: (sig) => proc.kill(sig),
     shimPid: proc.pid,
+    sendCgroups: (pairs) => writeAll(statusFd, frame("C", encodeCgroups(pairs))),
+    sendPlan: (plan) => writeAll(statusFd, frame("P", plan)),
+    async abort() {
+      proc.kill("SIGKILL");
+      await proc.exited;
+    },
   };
 }

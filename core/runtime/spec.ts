@@ -45,7 +45,6 @@ export interface ContainerSpec {
   /** Present for rootless runs: the user namespace and its maps. */
   userns?: UserNamespaceMaps;
   privileged: boolean;
-  cgroupProcs: string[];
   cgroupns: boolean;
   process: {
     args: string[];

@@ -5,9 +5,14 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
+import { SyscallError } from "../errors.ts";
 import { closeFd, flock, fsyncFd, LOCK_EX, LOCK_SH, LOCK_UN, openDirectory, openLockFile } from "../../ffi/syscalls.ts";
 
 let tmpCounter = 0;
+
+/** flock(2) flags not exported by ffi/syscalls.ts: fail at once instead of waiting. */
+const LOCK_NB = 4;
+const EWOULDBLOCK = 11;
 
 export interface WriteOptions {
   mode?: number;
@@ -64,6 +69,34 @@ export class FileLock implements Disposable {
       throw e;
     }
     return new FileLock(fd, path);
+  }
+
+  /** The lock if it is free now, undefined if another open file holds it. */
+  static tryAcquire(path: string, mode: "shared" | "exclusive" = "exclusive"): FileLock | undefined {
+    mkdirSync(dirname(path), { recursive: true });
+    const fd = openLockFile(path);
+    try {
+      flock(fd, (mode === "shared" ? LOCK_SH : LOCK_EX) | LOCK_NB, path);
+    } catch (e) {
+      closeFd(fd);
+      if (e instanceof SyscallError && e.errno === EWOULDBLOCK) return undefined;
+      throw e;
+    }
+    return new FileLock(fd, path);
+  }
+
+  /**
+   * Wait for the lock without blocking the thread. A blocking flock would freeze the event loop,
+   * and with it every other transfer of the same process, for as long as another process (a
+   * parallel pull unpacking the same layer) holds the lock; and two holders inside one process
+   * would deadlock. Polling costs a few milliseconds of latency, only while someone else holds it.
+   */
+  static async acquireAsync(path: string, mode: "shared" | "exclusive" = "exclusive"): Promise<FileLock> {
+    for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
+      const lock = FileLock.tryAcquire(path, mode);
+      if (lock !== undefined) return lock;
+      await Bun.sleep(delay);
+    }
   }
 
   release(): void {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { CLONE_NEWNET, CLONE_NEWUSER, MS_BIND, MS_RDONLY } from "../../../ffi/constants.ts";
-import { encodePlan, parseStatusLine, type ShimOp } from "../../../ffi/shim-protocol.ts";
+import { encodeCgroups, encodePlan, frame, parseStatusLine, type ShimOp } from "../../../ffi/shim-protocol.ts";
 import { buildPlan, MASKED_PATHS, overlayData } from "../../../core/runtime/plan.ts";
 import type { ContainerSpec } from "../../../core/runtime/spec.ts";
 
@@ -19,7 +19,6 @@ function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
     hostname: "h",
     network: "none",
     privileged: false,
-    cgroupProcs: [],
     cgroupns: true,
     process: {
       args: ["/bin/sh", "-c", "echo"],
@@ -110,19 +109,24 @@ describe("container plan", () => {
 describe("shim protocol", () => {
   test("the plan encodes as NUL-terminated fields in the order the C reader expects", () => {
     const bytes = encodePlan({
-      header: { cloneFlags: 0x20000, cgroupns: false, cgroupProcs: ["/cg/procs"], stdinNull: true, ownProcessGroup: false, init: false },
+      header: { cloneFlags: 0x20000, cgroupns: false, stdinNull: true, ownProcessGroup: false, init: false },
       ops: [{ op: "hostname", name: "h" }, { op: "caps", bounding: 255n, effective: 1n, permitted: 1n, inheritable: 0n, ambient: 0n }, { op: "exec", file: "sh" }],
     });
     expect(new TextDecoder().decode(bytes).split("\0")).toEqual([
-      "clone", "131072", "cgroup", "/cg/procs", "stdin-null", "ops", "hostname", "h", "caps", "0xff", "0x1", "0x1", "0x0", "0x0", "exec", "sh", "",
+      "clone", "131072", "stdin-null", "ops", "hostname", "h", "caps", "0xff", "0x1", "0x1", "0x0", "0x0", "exec", "sh", "",
     ]);
   });
 
   test("a NUL inside a field is refused rather than silently splitting it", () => {
     expect(() => encodePlan({
-      header: { cloneFlags: 0, cgroupns: false, cgroupProcs: [], stdinNull: false, ownProcessGroup: false, init: false },
+      header: { cloneFlags: 0, cgroupns: false, stdinNull: false, ownProcessGroup: false, init: false },
       ops: [{ op: "env", value: "A=\0B" }],
     })).toThrow("env argument contains a NUL byte");
+  });
+
+  test("messages are framed with their kind and length", () => {
+    const f = frame("C", encodeCgroups([{ container: "/a/procs", own: "/b/procs" }]));
+    expect(new TextDecoder().decode(f)).toBe("C 18\n/a/procs\0/b/procs\0");
   });
 
   test("status lines", () => {
