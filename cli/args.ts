@@ -39,7 +39,7 @@ function usageError(command: string, message: string): BoxError {
 export function parseFlags(command: string, table: FlagTable, argv: string[], stopAtPositional: boolean): ParsedFlags {
   const flags: ParsedFlags["flags"] = {};
   for (const [name, def] of Object.entries(table)) {
-    flags[name] = def.type === "list" ? [] : def.default;
+    flags[name] = def.type === "list" ? [] : def.type === "boolean" ? (def.default ?? false) : def.default;
   }
   const byShort = new Map<string, string>();
   for (const [name, def] of Object.entries(table)) if (def.short) byShort.set(def.short, name);

@@ -23,6 +23,8 @@ export interface ShimHeader {
   ownProcessGroup: boolean;
   /** Run a reaping init as PID 1 and the command as its child. */
   init: boolean;
+  /** -d: outlive box, log the output, record the exit status, then run the exit command. */
+  detach?: { log: string; exitFile: string; exitCommand: string[] };
 }
 
 export type ShimOp =
@@ -136,6 +138,11 @@ export function encodePlan(plan: ShimPlan): Uint8Array {
   if (h.stdinNull) out += field("stdin-null", "plan");
   if (h.ownProcessGroup) out += field("own-pgrp", "plan");
   if (h.init) out += field("init", "plan");
+  if (h.detach) {
+    out += field("detach", "plan") + field("log", "plan") + field(h.detach.log, "log path");
+    out += field("exitfile", "plan") + field(h.detach.exitFile, "exit file path");
+    for (const a of h.detach.exitCommand) out += field("exitcmd", "plan") + field(a, "exit command");
+  }
   out += field("ops", "plan");
   for (const op of plan.ops) {
     out += field(op.op, "operation");

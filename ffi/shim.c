@@ -44,6 +44,7 @@
 #include <sys/wait.h>
 #include <net/if.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The few kernel ABI definitions the shim needs, spelled out so it builds against musl (small
@@ -105,6 +106,13 @@ static int n_cgroups;
 static int use_tty, tty_rows, tty_cols;
 static int stdin_null;
 static int own_pgrp;
+/* Detached (-d): the shim outlives box, writes the container's output to a log file and its
+ * exit status to a file, then runs an exit command (box's cleanup), as conmon does. */
+static int detach;
+static const char *log_path, *exit_path;
+static char *exit_cmd[64];
+static int exit_cmd_n;
+static int out_pipe[2] = {-1, -1}, errout_pipe[2] = {-1, -1};
 static int use_init;
 static const char *ops_start;
 
@@ -302,6 +310,12 @@ static int parse_header(void) {
     } else if (!strcmp(op, "stdin-null")) stdin_null = 1;
     else if (!strcmp(op, "own-pgrp")) own_pgrp = 1;
     else if (!strcmp(op, "init")) use_init = 1;
+    else if (!strcmp(op, "detach")) detach = 1;
+    else if (!strcmp(op, "log")) log_path = field();
+    else if (!strcmp(op, "exitfile")) exit_path = field();
+    else if (!strcmp(op, "exitcmd")) {
+      if (exit_cmd_n < 63) exit_cmd[exit_cmd_n++] = (char *)field();
+    }
     else if (!strcmp(op, "ops")) {
       ops_start = cursor;
       return 0;
@@ -679,6 +693,12 @@ __attribute__((noreturn)) static void child_main(void) {
   /* A session of its own: the container never receives the terminal's signals meant for box,
    * and can take its pty as controlling terminal. */
   setsid();
+  if (out_pipe[1] >= 0) {
+    dup2(out_pipe[1], 1);
+    dup2(errout_pipe[1], 2);
+    close(out_pipe[0]);
+    close(errout_pipe[0]);
+  }
   if (stdin_null) {
     int n = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (n >= 0) {
@@ -947,6 +967,73 @@ static int write_all(int fd, const char *buf, ssize_t n) {
   return 0;
 }
 
+
+/* ---- the log of a detached container -------------------------------------------------------
+ * One line per record in the format podman calls k8s-file (the CRI log format):
+ *   <RFC 3339 time with nanoseconds> <stdout|stderr> <F|P> <text>
+ * F ends a line the container wrote; P marks a piece of a longer line that continues. */
+
+static int log_fd = -1;
+
+static void log_chunk(const char *stream, const char *buf, ssize_t n) {
+  if (log_fd < 0) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char stamp[64];
+  size_t sl = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(stamp + sl, sizeof stamp - sl, ".%09ldZ", ts.tv_nsec);
+  static char out[65536 + 256];
+  ssize_t i = 0;
+  while (i < n) {
+    ssize_t j = i;
+    while (j < n && buf[j] != '\n') j++;
+    int full = j < n;
+    int hl = snprintf(out, 256, "%s %s %c ", stamp, stream, full ? 'F' : 'P');
+    memcpy(out + hl, buf + i, j - i);
+    out[hl + (j - i)] = '\n';
+    write_all(log_fd, out, hl + (j - i) + 1);
+    i = full ? j + 1 : j;
+  }
+}
+
+/* The exit status for box to read later: "<code> <finished, ns since the epoch>\n", renamed
+ * into place so a reader never sees half of it. */
+static void write_exit_file(int code) {
+  if (!exit_path) return;
+  char tmp[4200], body[64];
+  snprintf(tmp, sizeof tmp, "%s.tmp", exit_path);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int n = snprintf(body, sizeof body, "%d %lld%09ld\n", code, (long long)ts.tv_sec, ts.tv_nsec);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  write_all(fd, body, n);
+  close(fd);
+  rename(tmp, exit_path);
+}
+
+static void run_exit_command(void) {
+  if (exit_cmd_n == 0) return;
+  exit_cmd[exit_cmd_n] = NULL;
+  pid_t p = fork();
+  if (p == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      dup2(devnull, 0);
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+    }
+    execv(exit_cmd[0], exit_cmd);
+    _exit(127);
+  }
+  /* Not waited for: the monitor exits and the command is reparented, as with conmon. */
+}
+
 int main(int argc, char **argv) {
   struct stat st;
   status_ok = fstat(STATUS_FD, &st) == 0 && S_ISSOCK(st.st_mode);
@@ -962,7 +1049,24 @@ int main(int argc, char **argv) {
     status_write("error %d -1 %d plan header is invalid\n", EXIT_ENGINE, EINVAL);
     return EXIT_ENGINE;
   }
-  if (own_pgrp) setpgid(0, 0);
+  if (detach) {
+    /* Out of box's session: box exits now, and a hangup of its terminal must not reach us. */
+    setsid();
+    /* box reads our status until the container starts, then leaves: a write to its closed
+     * socket must fail with EPIPE, not kill the monitor. */
+    signal(SIGPIPE, SIG_IGN);
+    if (log_path) {
+      log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+      if (log_fd < 0) {
+        status_write("error %d -1 %d open log `%s`\n", EXIT_ENGINE, errno, log_path);
+        return EXIT_ENGINE;
+      }
+    }
+    if (!use_tty && (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(errout_pipe, O_CLOEXEC) < 0)) {
+      status_write("error %d -1 %d create output pipes\n", EXIT_ENGINE, errno);
+      return EXIT_ENGINE;
+    }
+  } else if (own_pgrp) setpgid(0, 0);
 
   /* Signals are handled through a signalfd; block them before clone so none is lost between
    * clone and the loop. The child unblocks all of them just before exec. */
@@ -987,6 +1091,10 @@ int main(int argc, char **argv) {
   child_pid = pid;
   close(go_pipe[0]);
   close(err_pipe[1]);
+  if (out_pipe[1] >= 0) {
+    close(out_pipe[1]);
+    close(errout_pipe[1]);
+  }
   if (tty_sock[1] >= 0) close(tty_sock[1]);
 
   char path[64];
@@ -1037,27 +1145,38 @@ int main(int argc, char **argv) {
     return code ? code : EXIT_ENGINE;
   }
   status_write("pid %d\n", pid);
+  /* A detached monitor's box has gone once it has the pid; nothing more is reported. */
+  if (detach) status_ok = 0;
 
   int sfd = signalfd(-1, &all, SFD_CLOEXEC);
   if (sfd < 0) monitor_fail(errno, "signalfd");
-  if (master >= 0) {
+  if (master >= 0 && !detach) {
     raw_terminal();
     atexit(restore_terminal);
     copy_winsize(master);
   }
 
-  struct pollfd fds[3];
-  int stdin_open = master >= 0;
-  int master_open = master >= 0;
-  char buf[65536];
+  /* Where the container's output goes: box's own stdout, or the log when detached. */
+  struct source {
+    int fd;
+    const char *stream;
+  } sources[3];
+  int nsources = 0;
+  if (master >= 0) sources[nsources++] = (struct source){master, "stdout"};
+  if (out_pipe[0] >= 0) {
+    sources[nsources++] = (struct source){out_pipe[0], "stdout"};
+    sources[nsources++] = (struct source){errout_pipe[0], "stderr"};
+  }
+
+  struct pollfd fds[5];
+  int stdin_open = master >= 0 && !detach;
+  static char buf[65536];
   for (;;) {
     int n = 0;
     fds[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
-    int mi = -1, ii = -1;
-    if (master_open) {
-      mi = n;
-      fds[n++] = (struct pollfd){.fd = master, .events = POLLIN};
-    }
+    int first_source = n;
+    for (int i = 0; i < nsources; i++) fds[n++] = (struct pollfd){.fd = sources[i].fd, .events = POLLIN};
+    int ii = -1;
     if (stdin_open) {
       ii = n;
       fds[n++] = (struct pollfd){.fd = 0, .events = POLLIN};
@@ -1066,10 +1185,18 @@ int main(int argc, char **argv) {
       if (errno == EINTR) continue;
       monitor_fail(errno, "poll");
     }
-    if (mi >= 0 && fds[mi].revents) {
-      ssize_t r = read(master, buf, sizeof buf);
-      if (r > 0) write_all(1, buf, r);
-      else if (r == 0 || (errno != EINTR && errno != EAGAIN)) master_open = 0;
+    for (int i = 0; i < nsources; i++) {
+      if (!fds[first_source + i].revents) continue;
+      ssize_t r = read(sources[i].fd, buf, sizeof buf);
+      if (r > 0) {
+        if (detach) log_chunk(sources[i].stream, buf, r);
+        else write_all(1, buf, r);
+      } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+        /* Closed (a pty reads EIO once the container side is gone): stop polling it. */
+        sources[i] = sources[--nsources];
+        i--;
+        break;
+      }
     }
     if (ii >= 0 && fds[ii].revents) {
       ssize_t r = read(0, buf, sizeof buf);
@@ -1084,27 +1211,30 @@ int main(int argc, char **argv) {
       struct signalfd_siginfo si;
       if (read(sfd, &si, sizeof si) != sizeof si) continue;
       if (si.ssi_signo == SIGWINCH) {
-        if (master >= 0) copy_winsize(master);
-      } else if (si.ssi_signo != SIGCHLD) {
+        if (master >= 0 && !detach) copy_winsize(master);
+      } else if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGPIPE) {
         kill(pid, si.ssi_signo);
       }
       int status;
       pid_t r = waitpid(pid, &status, WNOHANG);
       if (r == pid) {
         /* Drain what the container wrote before it exited. */
-        if (master_open) {
+        for (int i = 0; i < nsources; i++) {
           for (;;) {
-            struct pollfd p = {.fd = master, .events = POLLIN};
+            struct pollfd p = {.fd = sources[i].fd, .events = POLLIN};
             if (poll(&p, 1, 0) <= 0) break;
-            ssize_t m = read(master, buf, sizeof buf);
+            ssize_t m = read(sources[i].fd, buf, sizeof buf);
             if (m <= 0) break;
-            write_all(1, buf, m);
+            if (detach) log_chunk(sources[i].stream, buf, m);
+            else write_all(1, buf, m);
           }
         }
         int code = exit_code_of(status);
+        write_exit_file(code);
         status_write("exit %d\n", code);
         restore_terminal();
         termios_saved = 0;
+        run_exit_command();
         return code;
       }
     }

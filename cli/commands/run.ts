@@ -6,13 +6,14 @@ import { mark } from "../../core/trace.ts";
 import type { ShimHandle } from "../../core/runtime/shim.ts";
 import { isatty } from "../../core/terminal.ts";
 import { parseFlags, renderHelp, type FlagTable } from "../args.ts";
-import { pathsFor } from "../context.ts";
+import { exitCommand, pathsFor } from "../context.ts";
 import type { Command } from "./index.ts";
 import { out } from "../render/output.ts";
 
 export const RUN_FLAGS: FlagTable = {
   "cap-add": { type: "list", description: "Add Linux capabilities" },
   "cap-drop": { type: "list", description: "Drop Linux capabilities" },
+  detach: { type: "boolean", short: "d", description: "Run container in background and print container ID" },
   cgroups: { type: "string", description: "Control the container's cgroups (enabled, disabled)", default: "enabled" },
   dns: { type: "list", description: "Set custom DNS servers" },
   entrypoint: { type: "string", description: "Overwrite the default ENTRYPOINT of the image" },
@@ -106,6 +107,7 @@ const command: Command = {
       dns: flags.dns as string[],
       cgroups: flags.cgroups as string,
       rm: flags.rm as boolean,
+      detach: flags.detach as boolean,
       interactive,
       ...(size ? { tty: size } : {}),
       init: flags.init as boolean,
@@ -113,7 +115,7 @@ const command: Command = {
       capAdd: flags["cap-add"] as string[],
       capDrop: flags["cap-drop"] as string[],
       securityOpt: flags["security-opt"] as string[],
-    }, { forwardSignals: signalForwarder(tty || interactive) });
+    }, { forwardSignals: signalForwarder(tty || interactive), started: flags.detach ? ({ id }) => out(`${id}\n`) : undefined }, (id) => exitCommand(globals, paths, id));
   },
 };
 export default command;

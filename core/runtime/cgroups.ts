@@ -92,8 +92,13 @@ export function createContainerCgroups(
   return { dirs, procs };
 }
 
+/** The groups box made for container `id`, in every hierarchy (to remove them later). */
+export function cgroupDirsOf(id: string, hierarchies = parseHierarchies(readFileSync("/proc/self/mountinfo", "utf8"))): string[] {
+  return hierarchies.map((h) => join(h.mountpoint, "box", id)).filter((d) => existsSync(d));
+}
+
 /** Remove the groups; a group still holding a dying process is retried briefly. */
-export async function removeContainerCgroups(dirs: string[]): Promise<void> {
+export async function removeCgroupsOf(dirs: string[]): Promise<void> {
   for (const d of dirs) {
     for (let attempt = 0; attempt < 20; attempt++) {
       try {

@@ -1,6 +1,7 @@
 /**
- * Where one container's files live: its volatile state (plan, generated /etc files) under the
- * state root, its writable layer under the storage root so it survives a reboot.
+ * Where one container's files live: its volatile state (state.json, exit status, generated /etc
+ * files) under the state root; its configuration, log and writable layer under the storage root
+ * so they survive a reboot.
  */
 import { join } from "node:path";
 import type { BoxPaths } from "../paths.ts";
@@ -15,6 +16,10 @@ export interface ContainerDirs {
   hosts: string;
   resolvConf: string;
   stateFile: string;
+  /** Written by the monitor when the container exits: "<code> <ns since epoch>". */
+  exitFile: string;
+  config: string;
+  log: string;
 }
 
 /**
@@ -34,9 +39,13 @@ export function containerDirs(paths: BoxPaths, id: string, ephemeral = false): C
     hosts: join(state, "hosts"),
     resolvConf: join(state, "resolv.conf"),
     stateFile: join(state, "state.json"),
+    exitFile: join(state, "exit"),
+    config: join(storage, "config.json"),
+    log: join(storage, "ctr.log"),
   };
 }
 
+/** Names outlive a reboot with the containers they name, so they live in storage. */
 export function namesDir(paths: BoxPaths): string {
-  return join(paths.state, "names");
+  return join(paths.storage, "names");
 }

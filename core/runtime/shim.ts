@@ -42,8 +42,8 @@ export interface ShimHandle {
 
 export interface ShimStdio {
   stdin: "inherit" | "ignore";
-  stdout: "inherit" | number;
-  stderr: "inherit" | number;
+  stdout: "inherit" | "ignore";
+  stderr: "inherit" | "ignore";
 }
 
 /** A failure the shim reported: its exit code decides 125/126/127. */

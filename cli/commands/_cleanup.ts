@@ -1,0 +1,15 @@
+/** Hidden: run by a detached container's monitor when the container exits. */
+import { cleanupContainer } from "../../core/runtime/lifecycle.ts";
+import { pathsFor } from "../context.ts";
+import type { Command } from "./index.ts";
+
+const command: Command = {
+  summary: "(internal) record a detached container's exit and remove its cgroups",
+  async run(argv, globals) {
+    const [id] = argv;
+    if (!id) return 125;
+    await cleanupContainer(pathsFor(globals), id);
+    return 0;
+  },
+};
+export default command;

@@ -1,0 +1,152 @@
+/**
+ * The inputs of a container and the rules that turn them into a configuration: docker's
+ * semantics for -e, --env-file, -v/--tmpfs/--mount, --security-opt and --network.
+ */
+import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { BoxError } from "../errors.ts";
+import type { BoxPaths } from "../paths.ts";
+import type { UserMount } from "./mounts.ts";
+import type { NetworkMode, ResolvedMount } from "./spec.ts";
+
+/** What the image contributes: its layers (topmost first) and the run configuration. */
+export interface RunnableImage {
+  name: string;
+  layers: string[];
+  config: {
+    env: string[];
+    cmd: string[];
+    entrypoint: string[];
+    workingDir: string;
+    user: string;
+  };
+}
+
+export interface RunOptions {
+  command: string[];
+  entrypoint?: string;
+  name?: string;
+  hostname?: string;
+  env: string[];
+  envFiles: string[];
+  workdir?: string;
+  user?: string;
+  readOnly: boolean;
+  readOnlyTmpfs: boolean;
+  volumes: string[];
+  tmpfs: string[];
+  mounts: string[];
+  network: string;
+  dns: string[];
+  /** podman's --cgroups: "enabled" (default) or "disabled" (stay in box's own cgroup). */
+  cgroups?: string;
+  rm: boolean;
+  /** -d: the monitor outlives box, the output goes to the container's log. */
+  detach?: boolean;
+  interactive: boolean;
+  tty?: { rows: number; cols: number };
+  init: boolean;
+  privileged: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  securityOpt: string[];
+}
+
+export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export function parseNetwork(mode: string): NetworkMode {
+  if (mode === "none" || mode === "host") return mode;
+  if (mode === "default" || mode === "private" || mode === "bridge") return "none";
+  throw new BoxError("E_INVALID_INPUT", `--network: unsupported network mode \`${mode}\``, {
+    hint: "this build supports --network none (private, loopback only) and --network host",
+  });
+}
+
+/** `-e NAME=value`, or `-e NAME` to copy it from box's own environment (skipped when unset). */
+export function parseEnvFlag(spec: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const eq = spec.indexOf("=");
+  const name = eq < 0 ? spec : spec.slice(0, eq);
+  if (name === "" || /\s/.test(name)) {
+    throw new BoxError("E_INVALID_INPUT", `-e: invalid environment variable \`${spec}\``, { hint: "use -e NAME=value" });
+  }
+  if (eq >= 0) return spec;
+  const v = env[name];
+  return v === undefined ? undefined : `${name}=${v}`;
+}
+
+export function readEnvFile(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new BoxError("E_INVALID_INPUT", `--env-file: cannot read \`${path}\`: ${(e as NodeJS.ErrnoException).code ?? e}`, { cause: e });
+  }
+  const out: string[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/^\s+/, "");
+    if (line === "" || line.startsWith("#")) continue;
+    const v = parseEnvFlag(line);
+    if (v !== undefined) out.push(v);
+  }
+  return out;
+}
+
+/** Later entries win, as with docker: image env, then box's, then the user's. */
+export function mergeEnv(...lists: string[][]): string[] {
+  const map = new Map<string, string>();
+  for (const list of lists) {
+    for (const e of list) {
+      const eq = e.indexOf("=");
+      map.set(eq < 0 ? e : e.slice(0, eq), e);
+    }
+  }
+  return [...map.values()];
+}
+
+export function resolveMounts(paths: BoxPaths, user: UserMount[], readOnly: boolean, readOnlyTmpfs: boolean): ResolvedMount[] {
+  const out: ResolvedMount[] = [];
+  const seen = new Set<string>();
+  for (const m of user) {
+    if (seen.has(m.target)) throw new BoxError("E_INVALID_INPUT", `duplicate mount point \`${m.target}\``);
+    seen.add(m.target);
+    if (m.type === "bind") {
+      let file = false;
+      try {
+        file = !statSync(m.source).isDirectory();
+      } catch {
+        throw new BoxError("E_INVALID_INPUT", `bind source path \`${m.source}\` does not exist`, {
+          hint: "create it first, or check the path given to -v/--mount",
+        });
+      }
+      out.push({ type: "bind", source: m.source, target: m.target, readonly: m.readonly, file, data: "", exec: true });
+    } else if (m.type === "volume") {
+      const data = join(paths.storage, "volumes", m.name, "_data");
+      mkdirSync(data, { recursive: true });
+      out.push({ type: "bind", source: data, target: m.target, readonly: m.readonly, file: false, data: "", exec: true });
+    } else {
+      const data = [m.mode ? `mode=${m.mode}` : "mode=1777", m.size ? `size=${m.size}` : ""].filter(Boolean).join(",");
+      out.push({ type: "tmpfs", source: "tmpfs", target: m.target, readonly: m.readonly, file: false, data, exec: m.exec });
+    }
+  }
+  // podman's --read-only-tmpfs: a read-only container still gets writable scratch space.
+  if (readOnly && readOnlyTmpfs) {
+    for (const target of ["/tmp", "/var/tmp", "/run"]) {
+      if (seen.has(target)) continue;
+      out.push({ type: "tmpfs", source: "tmpfs", target, readonly: false, file: false, data: "mode=1777", exec: true });
+    }
+  }
+  return out;
+}
+
+export function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean } {
+  let noNewPrivileges = false;
+  for (const o of opts) {
+    const [k, v] = o.split(/[=:]/, 2);
+    if (k === "no-new-privileges") noNewPrivileges = v === undefined || v === "true";
+    else {
+      throw new BoxError("E_INVALID_INPUT", `--security-opt: unsupported option \`${o}\``, { hint: "supported: no-new-privileges[=true|false]" });
+    }
+  }
+  return { noNewPrivileges };
+}
+
