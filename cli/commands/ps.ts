@@ -4,7 +4,8 @@ import { listContainers, type ContainerRecord } from "../../core/state/container
 import { parseFlags, renderHelp, type FlagTable } from "../args.ts";
 import { pathsFor } from "../context.ts";
 import { out } from "../render/output.ts";
-import { renderFormatted, renderTable, type Row } from "../render/template.ts";
+import { renderTable } from "../render/table.ts";
+import { renderFormat } from "../render/template.ts";
 import { ago } from "../render/time.ts";
 import { statusText } from "./_container.ts";
 import type { Command } from "./index.ts";
@@ -18,6 +19,11 @@ const FLAGS: FlagTable = {
   "no-trunc": { type: "boolean", description: "Don't truncate output" },
   quiet: { type: "boolean", short: "q", description: "Only display container IDs" },
   help: { type: "boolean", description: "Print usage" },
+};
+
+const HEADERS: Record<string, string> = {
+  ID: "CONTAINER ID", Image: "IMAGE", Command: "COMMAND", CreatedAt: "CREATED AT", RunningFor: "CREATED",
+  Status: "STATUS", State: "STATE", Ports: "PORTS", Names: "NAMES", Pid: "PID", ExitCode: "EXIT CODE",
 };
 
 function matches(r: ContainerRecord, filter: string): boolean {
@@ -67,7 +73,7 @@ const commandImpl: Command = {
       return 0;
     }
     const now = Date.now();
-    const rows: Row[] = list.map((r) => {
+    const rows = list.map((r) => {
       const cmd = command(r);
       return {
         ID: trunc ? r.config.id.slice(0, 12) : r.config.id,
@@ -83,11 +89,15 @@ const commandImpl: Command = {
         ExitCode: r.state.exitCode ?? 0,
       };
     });
-    out(renderFormatted(flags.format as string | undefined, rows, () =>
-      renderTable(
-        ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
-        rows.map((r) => [String(r.ID), String(r.Image), `"${r.Command}"`, String(r.RunningFor), String(r.Status), "", String(r.Names)]),
-      )));
+    const format = flags.format as string | undefined;
+    if (format && format !== "table") {
+      out(renderFormat(format, rows, HEADERS));
+      return 0;
+    }
+    out(renderTable([
+      ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+      ...rows.map((r) => [r.ID, r.Image, `"${r.Command}"`, r.RunningFor, r.Status, "", r.Names]),
+    ]));
     return 0;
   },
 };

@@ -154,6 +154,8 @@ export async function startContainer(paths: BoxPaths, record: ContainerRecord, s
   const undo: Undo[] = [];
   mark("run: start");
   try {
+    // The state root is volatile: after a reboot a created container has none yet.
+    mkdirSync(dirs.state, { recursive: true, mode: 0o700 });
     const args = commandOf(config);
     if (args.length === 0) {
       throw new BoxError("E_INVALID_INPUT", "no command specified", { hint: `give a command after the image name, e.g. box run ${config.image} /bin/sh` });
