@@ -23,6 +23,8 @@ export interface ShimHeader {
   ownProcessGroup: boolean;
   /** Run a reaping init as PID 1 and the command as its child. */
   init: boolean;
+  /** exec: join the namespaces (by /proc/PID/ns name) of the running container whose PID 1 is `pid`. */
+  join?: { pid: number; namespaces: string[] };
   /** -d: outlive box, log the output, record the exit status, then run the exit command. */
   detach?: { log: string; exitFile: string; exitCommand: string[] };
 }
@@ -138,9 +140,10 @@ export function encodePlan(plan: ShimPlan): Uint8Array {
   if (h.stdinNull) out += field("stdin-null", "plan");
   if (h.ownProcessGroup) out += field("own-pgrp", "plan");
   if (h.init) out += field("init", "plan");
+  if (h.join) out += field("join", "plan") + field(h.join.pid, "pid") + field(h.join.namespaces.join(","), "namespaces");
   if (h.detach) {
     out += field("detach", "plan") + field("log", "plan") + field(h.detach.log, "log path");
-    out += field("exitfile", "plan") + field(h.detach.exitFile, "exit file path");
+    if (h.detach.exitFile) out += field("exitfile", "plan") + field(h.detach.exitFile, "exit file path");
     for (const a of h.detach.exitCommand) out += field("exitcmd", "plan") + field(a, "exit command");
   }
   out += field("ops", "plan");

@@ -114,6 +114,13 @@ static char *exit_cmd[64];
 static int exit_cmd_n;
 static int out_pipe[2] = {-1, -1}, errout_pipe[2] = {-1, -1};
 static int use_init;
+/* exec: join the namespaces of a running container (its PID 1 is join_pid) instead of
+ * creating new ones; the namespaces are listed by their /proc/PID/ns names. */
+static long join_pid = -1;
+static const char *join_list;
+static int ns_fds[8];
+static int ns_types[8];
+static int n_ns;
 static const char *ops_start;
 
 /* Pipes between monitor and child. */
@@ -311,6 +318,10 @@ static int parse_header(void) {
     else if (!strcmp(op, "own-pgrp")) own_pgrp = 1;
     else if (!strcmp(op, "init")) use_init = 1;
     else if (!strcmp(op, "detach")) detach = 1;
+    else if (!strcmp(op, "join")) {
+      join_pid = num(field());
+      join_list = field();
+    }
     else if (!strcmp(op, "log")) log_path = field();
     else if (!strcmp(op, "exitfile")) exit_path = field();
     else if (!strcmp(op, "exitcmd")) {
@@ -689,6 +700,11 @@ __attribute__((noreturn)) static void child_main(void) {
   if (r != 1) _exit(EXIT_ENGINE);
   close(go_pipe[0]);
 
+  /* The monitor joined the user and pid namespaces already (open_namespaces). */
+  for (int i = 0; i < n_ns; i++) {
+    if (setns(ns_fds[i], ns_types[i]) < 0) child_fail(EXIT_ENGINE, errno, "join the container's namespaces (setns 0x%x)", ns_types[i]);
+    close(ns_fds[i]);
+  }
   if (want_cgroupns) CHECK(unshare(CLONE_NEWCGROUP), "unshare cgroup namespace");
   /* A session of its own: the container never receives the terminal's signals meant for box,
    * and can take its pty as controlling terminal. */
@@ -1034,6 +1050,38 @@ static void run_exit_command(void) {
   /* Not waited for: the monitor exits and the command is reparented, as with conmon. */
 }
 
+/* Open the namespaces of the container to join. The monitor itself joins the user namespace
+ * (rootless: that is where its capabilities over the others come from; setns into a pid
+ * namespace also demands CAP_SYS_ADMIN in the caller's own user namespace) and the pid
+ * namespace, which applies to children only, so the clone below is born inside it. The child
+ * joins the rest. */
+static int open_namespaces(void) {
+  static const struct {
+    const char *name;
+    int type;
+  } kinds[] = {{"user", CLONE_NEWUSER}, {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}, {"uts", CLONE_NEWUTS},
+               {"ipc", CLONE_NEWIPC}, {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP}};
+  int own[2] = {-1, -1};
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    if (!strstr(join_list, kinds[k].name)) continue;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/ns/%s", join_pid, kinds[k].name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    if (k < 2) own[k] = fd;
+    else if (n_ns < 8) {
+      ns_fds[n_ns] = fd;
+      ns_types[n_ns++] = kinds[k].type;
+    }
+  }
+  for (int k = 0; k < 2; k++) {
+    if (own[k] < 0) continue;
+    if (setns(own[k], kinds[k].type) < 0) return -1;
+    close(own[k]);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   struct stat st;
   status_ok = fstat(STATUS_FD, &st) == 0 && S_ISSOCK(st.st_mode);
@@ -1080,6 +1128,7 @@ int main(int argc, char **argv) {
   /* A raw clone behaves like fork here (no new stack), with the namespaces applied to the
    * child only: this process is single-threaded, so that is safe, and the child is the
    * first process of its new PID namespace. */
+  if (join_pid > 0 && open_namespaces() < 0) monitor_fail(errno, "open the container's namespaces (is it running?)");
   pid_t pid = syscall(SYS_clone, clone_flags | SIGCHLD, 0, 0, 0, 0);
   if (pid < 0) {
     int e = errno;

@@ -11,6 +11,15 @@ type Loader = () => Promise<Command>;
 export const COMMANDS: Record<string, Loader> = {
   run: () => import("./run.ts").then((m) => m.default),
   pull: () => import("./pull.ts").then((m) => m.default),
+  push: () => import("./push.ts").then((m) => m.default),
+  images: () => import("./images.ts").then((m) => m.default),
+  image: () => import("./image.ts").then((m) => m.default),
+  rmi: () => import("./rmi.ts").then((m) => m.default),
+  tag: () => import("./tag.ts").then((m) => m.default),
+  history: () => import("./history.ts").then((m) => m.default),
+  login: () => import("./login.ts").then((m) => m.default),
+  logout: () => import("./logout.ts").then((m) => m.default),
+  info: () => import("./info.ts").then((m) => m.default),
   version: () => import("./version.ts").then((m) => m.default),
   ps: () => import("./ps.ts").then((m) => m.default),
   logs: () => import("./logs.ts").then((m) => m.default),
@@ -20,12 +29,22 @@ export const COMMANDS: Record<string, Loader> = {
   wait: () => import("./wait.ts").then((m) => m.default),
   start: () => import("./start.ts").then((m) => m.default),
   inspect: () => import("./inspect.ts").then((m) => m.default),
+  exec: () => import("./exec.ts").then((m) => m.default),
   _cleanup: () => import("./_cleanup.ts").then((m) => m.default),
 };
 
 const SUMMARIES: [string, string][] = [
   ["run", "Create and run a container from an image"],
-  ["pull", "Download an image (the built-in `base` works offline)"],
+  ["pull", "Download an image from a registry (the built-in `base` works offline)"],
+  ["push", "Upload an image to a registry"],
+  ["images", "List images"],
+  ["image", "Manage images (ls, inspect, rm, prune, pull, push, tag, history)"],
+  ["rmi", "Remove one or more images"],
+  ["tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"],
+  ["history", "Show the history of an image"],
+  ["login", "Log in to a registry"],
+  ["logout", "Log out from a registry"],
+  ["info", "Display system-wide information"],
   ["version", "Show the box version"],
   ["ps", "List containers"],
   ["logs", "Fetch the logs of a container"],
@@ -35,6 +54,7 @@ const SUMMARIES: [string, string][] = [
   ["rm", "Remove one or more containers"],
   ["wait", "Block until containers stop, then print their exit codes"],
   ["inspect", "Display detailed information on containers"],
+  ["exec", "Execute a command in a running container"],
 ];
 
 export function renderTopHelp(): string {

@@ -43,7 +43,7 @@ export const RUN_FLAGS: FlagTable = {
 const USAGE = "box run [OPTIONS] IMAGE [COMMAND] [ARG...]";
 
 /** Signals box passes on to the container, as docker's sig-proxy does. */
-function signalForwarder(terminalSignalsReachShim: boolean) {
+export function signalForwarder(terminalSignalsReachShim: boolean) {
   return (handle: ShimHandle) => {
     const signals: NodeJS.Signals[] = ["SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"];
     // When the shim shares box's foreground process group, the terminal already delivered

@@ -141,6 +141,27 @@ for (const kind of ["root", "rootless"] as const) {
       expect(kill.code).toBe(1);
     });
 
+    test("exec enters every namespace of the container: its pids, files, hostname and user map", async () => {
+      await box(env, ["run", "-d", "--name", "target", "--hostname", "inside", "base", "sh", "-c", "echo mark > /tmp/mark; sleep 60"]);
+      await Bun.sleep(200);
+      const r = await box(env, ["exec", "target", "sh", "-c", "echo $$; cat /tmp/mark; hostname; cat /proc/1/comm; id -u"]);
+      expect(r.code).toBe(0);
+      const [pid, mark, host, comm, uid] = r.stdout.split("\n");
+      expect(Number(pid)).toBeLessThan(10);
+      expect(mark).toBe("mark");
+      expect(host).toBe("inside");
+      // The container's PID 1 (busybox sh execs its last command), not anything of the host.
+      expect(comm).toBe("sleep");
+      expect(uid).toBe("0");
+      expect((await box(env, ["exec", "-u", "nobody", "-w", "/tmp", "-e", "X=1", "target", "sh", "-c", "id -un; pwd; echo $X"])).stdout).toBe("nobody\n/tmp\n1\n");
+      expect((await box(env, ["exec", "target", "sh", "-c", "exit 7"])).code).toBe(7);
+      expect(await box(env, ["exec", "target", "nosuch"])).toEqual({ code: 127, stdout: "", stderr: "box: exec `nosuch`: executable file not found in $PATH\n" });
+      expect((await box(env, ["exec", "-i", "target", "cat"], { stdin: "through stdin\n" })).stdout).toBe("through stdin\n");
+      await box(env, ["stop", "-t", "0", "target"]);
+      expect(await box(env, ["exec", "target", "true"])).toEqual({ code: 125, stdout: "", stderr: "box: container target is not running; start it first with box start\n" });
+      await box(env, ["rm", "target"]);
+    });
+
     test("a detached container's monitor is small", async () => {
       const id = (await box(env, ["run", "-d", "--name", "mem", "base", "sleep", "30"])).stdout.trim();
       const shimPid = JSON.parse(readFileSync(join(env.runroot, "containers", id, "state.json"), "utf8")).shimPid as number;
