@@ -23,6 +23,8 @@ export interface ShimHeader {
   ownProcessGroup: boolean;
   /** Run a reaping init as PID 1 and the command as its child. */
   init: boolean;
+  /** Stop after the clone, report `created PID`, and wait for a `G` message before running. */
+  hold?: boolean;
   /** exec: join the namespaces (by /proc/PID/ns name) of the running container whose PID 1 is `pid`. */
   join?: { pid: number; namespaces: string[] };
   /** -d: outlive box, log the output, record the exit status, then run the exit command. */
@@ -112,7 +114,7 @@ function field(value: string | number | bigint, what: string): string {
 }
 
 /** A message on the shim's fd 3: "<kind> <length>\n<payload>". */
-export function frame(kind: "C" | "P", payload: Uint8Array): Uint8Array {
+export function frame(kind: "C" | "P" | "G", payload: Uint8Array): Uint8Array {
   const head = new TextEncoder().encode(`${kind} ${payload.length}\n`);
   const out = new Uint8Array(head.length + payload.length);
   out.set(head);
@@ -140,6 +142,7 @@ export function encodePlan(plan: ShimPlan): Uint8Array {
   if (h.stdinNull) out += field("stdin-null", "plan");
   if (h.ownProcessGroup) out += field("own-pgrp", "plan");
   if (h.init) out += field("init", "plan");
+  if (h.hold) out += field("hold", "plan");
   if (h.join) out += field("join", "plan") + field(h.join.pid, "pid") + field(h.join.namespaces.join(","), "namespaces");
   if (h.detach) {
     out += field("detach", "plan") + field("log", "plan") + field(h.detach.log, "log path");
@@ -156,11 +159,14 @@ export function encodePlan(plan: ShimPlan): Uint8Array {
 
 /** What the shim reports on fd 3. */
 export type ShimStatus =
+  | { kind: "created"; pid: number }
   | { kind: "pid"; pid: number }
   | { kind: "exit"; code: number }
   | { kind: "error"; exitCode: number; opIndex: number; errno: number; message: string };
 
 export function parseStatusLine(line: string): ShimStatus | undefined {
+  const created = /^created (\d+)$/.exec(line);
+  if (created) return { kind: "created", pid: Number(created[1]) };
   const pid = /^pid (\d+)$/.exec(line);
   if (pid) return { kind: "pid", pid: Number(pid[1]) };
   const exit = /^exit (\d+)$/.exec(line);

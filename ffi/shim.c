@@ -117,6 +117,10 @@ static int use_init;
 /* exec: join the namespaces of a running container (its PID 1 is join_pid) instead of
  * creating new ones; the namespaces are listed by their /proc/PID/ns names. */
 static long join_pid = -1;
+/* hold: stop between the clone and the container's first instruction, report "created PID",
+ * and wait for box's "G" message: the window in which box sets up what needs the process to
+ * exist (a veth moved into its network namespace, cgroup limits), the OCI create/start split. */
+static int hold;
 static const char *join_list;
 static int ns_fds[8];
 static int ns_types[8];
@@ -318,6 +322,7 @@ static int parse_header(void) {
     else if (!strcmp(op, "own-pgrp")) own_pgrp = 1;
     else if (!strcmp(op, "init")) use_init = 1;
     else if (!strcmp(op, "detach")) detach = 1;
+    else if (!strcmp(op, "hold")) hold = 1;
     else if (!strcmp(op, "join")) {
       join_pid = num(field());
       join_list = field();
@@ -1164,6 +1169,12 @@ int main(int argc, char **argv) {
     if (write_file(path, gid_map) < 0) monitor_fail(errno, "write gid_map");
   }
   leave_cgroups();
+  if (hold) {
+    status_write("created %d\n", pid);
+    size_t len = 0;
+    char kind = read_message(&len);
+    if (kind != 'G') monitor_fail(EPIPE, "box went away before starting the container");
+  }
   if (write(go_pipe[1], "g", 1) != 1) monitor_fail(errno, "signal the container process");
   close(go_pipe[1]);
 

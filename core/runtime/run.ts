@@ -31,6 +31,7 @@ import type { ContainerSpec } from "./spec.ts";
 import { resolveUser } from "./user.ts";
 
 export type { RunnableImage, RunOptions } from "./options.ts";
+export type { Undo };
 
 export interface RunEvents {
   /** The container process exists and has exec'd its command. */
@@ -135,7 +136,16 @@ function commandOf(config: ContainerConfig): string[] {
   return [...entrypoint, ...cmd];
 }
 
+/**
+ * Work that needs the container's process to exist but not yet run: moving a veth into its
+ * network namespace, for instance. The shim holds the process between clone and its first
+ * instruction while the hooks run. A hook may return its undo, run when the container is gone.
+ */
+export type PreStartHook = (ctx: { pid: number; record: ContainerRecord; spec: ContainerSpec }) => Promise<Undo | void>;
+
 export interface StartOptions {
+  /** Run with the process held after clone; see PreStartHook. */
+  hooks?: PreStartHook[];
   detach: boolean;
   /** For a detached start: the command the monitor runs when the container exits. */
   exitCommand?: ExitCommand;
@@ -250,9 +260,19 @@ export async function startContainer(paths: BoxPaths, record: ContainerRecord, s
     const plan = buildPlan(spec);
     if (userns?.kind === "single") plan.ops = plan.ops.filter((o) => o.op !== "groups");
     if (start.detach) plan.header.detach = { log: dirs.log, exitFile: dirs.exitFile, exitCommand: start.exitCommand?.argv ?? [] };
+    const hooks = start.hooks ?? [];
+    if (hooks.length > 0) plan.header.hold = true;
     handle.sendPlan(encodePlan(plan));
     planSent = true;
     mark("run: plan sent");
+    if (hooks.length > 0) {
+      const pid = await handle.created;
+      for (const hook of hooks) {
+        const u = await hook({ pid, record, spec });
+        if (u) undo.push(u);
+      }
+      handle.release();
+    }
 
     const stopForwarding = start.detach ? undefined : events.forwardSignals?.(handle);
     try {

@@ -30,6 +30,10 @@ export interface ShimHandle {
   sendCgroups(pairs: { container: string; own: string }[]): void;
   /** Hand over the plan; the shim clones the container as soon as it has it. */
   sendPlan(plan: Uint8Array): void;
+  /** With `hold` in the plan: resolves with the container's pid once it exists, before it runs. */
+  created: Promise<number>;
+  /** With `hold`: let the held container run. */
+  release(): void;
   /** Give up before the plan was sent: the shim exits without starting anything. */
   abort(): Promise<void>;
   /** Resolves with the container's host pid once it has exec'd, or rejects with its failure. */
@@ -94,6 +98,13 @@ export async function startShim(stdio: ShimStdio): Promise<ShimHandle> {
     resolveStarted = res;
     rejectStarted = rej;
   });
+  let resolveCreated!: (pid: number) => void;
+  let rejectCreated!: (e: unknown) => void;
+  const created = new Promise<number>((res, rej) => {
+    resolveCreated = res;
+    rejectCreated = rej;
+  });
+  created.catch(() => undefined);
   let settled = false;
   let failure: ContainerStartError | undefined;
   const reader = (async () => {
@@ -106,13 +117,15 @@ export async function startShim(stdio: ShimStdio): Promise<ShimHandle> {
         const st = parseStatusLine(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
         if (!st) continue;
-        if (st.kind === "pid" && !settled) {
+        if (st.kind === "created") resolveCreated(st.pid);
+        else if (st.kind === "pid" && !settled) {
           settled = true;
           resolveStarted(st.pid);
         } else if (st.kind === "error" && !settled) {
           settled = true;
           failure = new ContainerStartError(st);
           rejectStarted(failure);
+          rejectCreated(failure);
         }
       }
     }
@@ -122,7 +135,9 @@ export async function startShim(stdio: ShimStdio): Promise<ShimHandle> {
     await reader.catch(() => undefined);
     if (!settled) {
       settled = true;
-      rejectStarted(new BoxError("E_INTERNAL", `the container monitor exited with status ${code} before the container started`));
+      const e = new BoxError("E_INTERNAL", `the container monitor exited with status ${code} before the container started`);
+      rejectStarted(e);
+      rejectCreated(e);
     }
     if (failure) throw failure;
     return code;
@@ -136,6 +151,8 @@ export async function startShim(stdio: ShimStdio): Promise<ShimHandle> {
     shimPid: proc.pid,
     sendCgroups: (pairs) => writeAll(statusFd, frame("C", encodeCgroups(pairs))),
     sendPlan: (plan) => writeAll(statusFd, frame("P", plan)),
+    created,
+    release: () => writeAll(statusFd, frame("G", new Uint8Array(0))),
     async abort() {
       proc.kill("SIGKILL");
       await proc.exited;
