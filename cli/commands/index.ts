@@ -30,6 +30,13 @@ export const COMMANDS: Record<string, Loader> = {
   start: () => import("./start.ts").then((m) => m.default),
   inspect: () => import("./inspect.ts").then((m) => m.default),
   exec: () => import("./exec.ts").then((m) => m.default),
+  restart: () => import("./restart.ts").then((m) => m.default),
+  pause: () => import("./pause.ts").then((m) => m.default),
+  unpause: () => import("./unpause.ts").then((m) => m.default),
+  rename: () => import("./rename.ts").then((m) => m.default),
+  diff: () => import("./diff.ts").then((m) => m.default),
+  cp: () => import("./cp.ts").then((m) => m.default),
+  container: () => import("./container.ts").then((m) => m.default),
   _cleanup: () => import("./_cleanup.ts").then((m) => m.default),
 };
 
@@ -55,6 +62,13 @@ const SUMMARIES: [string, string][] = [
   ["wait", "Block until containers stop, then print their exit codes"],
   ["inspect", "Display detailed information on containers"],
   ["exec", "Execute a command in a running container"],
+  ["restart", "Restart one or more containers"],
+  ["pause", "Pause all processes within one or more containers"],
+  ["unpause", "Unpause all processes within one or more containers"],
+  ["rename", "Rename a container"],
+  ["diff", "Inspect changes to files or directories on a container's filesystem"],
+  ["cp", "Copy files/folders between a container and the local filesystem"],
+  ["container", "Manage containers (ls, prune, and the verbs above)"],
 ];
 
 export function renderTopHelp(): string {
