@@ -1,6 +1,7 @@
 /** Hidden: run by a detached container's monitor when the container exits. */
 import { cleanupContainer } from "../../core/runtime/lifecycle.ts";
-import { pathsFor } from "../context.ts";
+import { applyRestartPolicy } from "../../core/runtime/restart-policy.ts";
+import { exitCommand, pathsFor } from "../context.ts";
 import type { Command } from "./index.ts";
 
 const command: Command = {
@@ -8,7 +9,9 @@ const command: Command = {
   async run(argv, globals) {
     const [id] = argv;
     if (!id) return 125;
-    await cleanupContainer(pathsFor(globals), id);
+    const paths = pathsFor(globals);
+    await cleanupContainer(paths, id);
+    await applyRestartPolicy(paths, id, (cid) => exitCommand(globals, paths, cid));
     return 0;
   },
 };

@@ -37,6 +37,7 @@ export const COMMANDS: Record<string, Loader> = {
   diff: () => import("./diff.ts").then((m) => m.default),
   cp: () => import("./cp.ts").then((m) => m.default),
   container: () => import("./container.ts").then((m) => m.default),
+  create: () => import("./create.ts").then((m) => m.default),
   _cleanup: () => import("./_cleanup.ts").then((m) => m.default),
 };
 
@@ -68,6 +69,7 @@ const SUMMARIES: [string, string][] = [
   ["rename", "Rename a container"],
   ["diff", "Inspect changes to files or directories on a container's filesystem"],
   ["cp", "Copy files/folders between a container and the local filesystem"],
+  ["create", "Create a new container"],
   ["container", "Manage containers (ls, prune, and the verbs above)"],
 ];
 

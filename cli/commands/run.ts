@@ -1,12 +1,13 @@
 /** `box run [OPTIONS] IMAGE [COMMAND [ARG...]]` */
 import { BoxError } from "../../core/errors.ts";
 import { resolveRunImage } from "../../core/image/run-image.ts";
-import { runContainer } from "../../core/runtime/run.ts";
+import { createContainer, runContainer, type RunOptions } from "../../core/runtime/run.ts";
+import { parseRestartPolicy } from "../../core/runtime/restart-policy.ts";
 import { mark } from "../../core/trace.ts";
 import type { ShimHandle } from "../../core/runtime/shim.ts";
 import { isatty } from "../../core/terminal.ts";
 import { parseFlags, renderHelp, type FlagTable } from "../args.ts";
-import { exitCommand, pathsFor } from "../context.ts";
+import { exitCommand, pathsFor, type GlobalOptions } from "../context.ts";
 import type { Command } from "./index.ts";
 import { out } from "../render/output.ts";
 
@@ -30,6 +31,7 @@ export const RUN_FLAGS: FlagTable = {
   privileged: { type: "boolean", description: "Give extended privileges to this container" },
   "read-only": { type: "boolean", description: "Mount the container's root filesystem as read only" },
   "read-only-tmpfs": { type: "boolean", description: "With --read-only, mount tmpfs on /tmp, /var/tmp and /run", default: true },
+  restart: { type: "string", description: "Restart policy when the container exits (no, on-failure[:N], always, unless-stopped)", default: "no" },
   rm: { type: "boolean", description: "Automatically remove the container when it exits" },
   rootfs: { type: "string", description: "Run from this root filesystem directory instead of an image" },
   "security-opt": { type: "list", description: "Security options (no-new-privileges)" },
@@ -64,19 +66,20 @@ export function signalForwarder(terminalSignalsReachShim: boolean) {
   };
 }
 
-const command: Command = {
-  summary: "Create and run a container from an image",
-  async run(argv, globals) {
-    const { flags, positionals } = parseFlags("run", RUN_FLAGS, argv, true);
+/** `box run`, or with `create` set `box create`: the same flags, but nothing is started. */
+export async function runOrCreate(argv: string[], globals: GlobalOptions, create: boolean): Promise<number> {
+    const verb = create ? "create" : "run";
+    const usage = create ? "box create [OPTIONS] IMAGE [COMMAND] [ARG...]" : USAGE;
+    const { flags, positionals } = parseFlags(verb, RUN_FLAGS, argv, true);
     if (flags.help) {
-      out(renderHelp(USAGE, "Create and run a new container from an image", RUN_FLAGS));
+      out(renderHelp(usage, create ? "Create a new container" : "Create and run a new container from an image", RUN_FLAGS));
       return 0;
     }
     const rootfs = flags.rootfs as string | undefined;
     // With --rootfs the first positional is already the command, as with podman.
     const [imageRef, ...cmd] = rootfs !== undefined ? ["", ...positionals] : positionals;
     if (rootfs === undefined && !imageRef) {
-      throw new BoxError("E_INVALID_INPUT", "\"box run\" requires at least 1 argument", { hint: `usage: ${USAGE}` });
+      throw new BoxError("E_INVALID_INPUT", `"box ${verb}" requires at least 1 argument`, { hint: `usage: ${usage}` });
     }
     const tty = flags.tty as boolean;
     const interactive = flags.interactive as boolean;
@@ -89,7 +92,7 @@ const command: Command = {
     mark("run: image resolved");
     // The shim reads the window size from the terminal itself; 0x0 asks it to.
     const size = tty ? { rows: 0, cols: 0 } : undefined;
-    return await runContainer(paths, image, {
+    const options: RunOptions = {
       command: cmd,
       ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint as string } : {}),
       ...(flags.name !== undefined ? { name: flags.name as string } : {}),
@@ -115,7 +118,20 @@ const command: Command = {
       capAdd: flags["cap-add"] as string[],
       capDrop: flags["cap-drop"] as string[],
       securityOpt: flags["security-opt"] as string[],
-    }, { forwardSignals: signalForwarder(tty || interactive), started: flags.detach ? ({ id }) => out(`${id}\n`) : undefined }, (id) => exitCommand(globals, paths, id));
-  },
+      restart: parseRestartPolicy(flags.restart as string),
+    };
+    if (options.restart?.name !== "no" && options.rm) {
+      throw new BoxError("E_INVALID_INPUT", "conflicting options: --restart and --rm", { hint: "a container that restarts cannot also be removed when it exits" });
+    }
+    if (create) {
+      out(`${createContainer(paths, image, options).record.config.id}\n`);
+      return 0;
+    }
+    return await runContainer(paths, image, options, { forwardSignals: signalForwarder(tty || interactive), started: flags.detach ? ({ id }) => out(`${id}\n`) : undefined }, (id) => exitCommand(globals, paths, id));
+}
+
+const command: Command = {
+  summary: "Create and run a container from an image",
+  run: (argv, globals) => runOrCreate(argv, globals, false),
 };
 export default command;

@@ -23,6 +23,7 @@ export function killContainer(r: ContainerRecord, signal: number): void {
   if (!alive(r)) {
     throw new BoxError("E_BAD_STATE", `cannot kill container ${r.config.name}: container is not running`, { hint: "start it first with box start" });
   }
+  saveState(r.dirs, { ...r.state, stoppedByUser: true });
   if (!sendSignal(r.state.pid as number, signal)) {
     throw new BoxError("E_PERMISSION", `cannot send signal ${signal} to container ${r.config.name}`);
   }
@@ -54,6 +55,9 @@ export async function finalState(paths: BoxPaths, r: ContainerRecord): Promise<C
 
 /** docker stop: the stop signal, then SIGKILL after `timeoutSec`. */
 export async function stopContainer(paths: BoxPaths, r: ContainerRecord, timeoutSec: number, stopSignal = 15): Promise<void> {
+  // Recorded first, even for a container between two restarts: the exit this causes (or the
+  // one being cleaned up) must not trigger the restart policy.
+  saveState(r.dirs, { ...r.state, stoppedByUser: true });
   if (!alive(r)) return;
   sendSignal(r.state.pid as number, stopSignal);
   if (!(await waitForExit(r, timeoutSec * 1000))) {

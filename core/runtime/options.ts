@@ -6,7 +6,9 @@ import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BoxError } from "../errors.ts";
 import type { BoxPaths } from "../paths.ts";
+import type { Resources } from "../schema/container.ts";
 import type { UserMount } from "./mounts.ts";
+import type { RestartPolicy } from "./restart-policy.ts";
 import type { NetworkMode, ResolvedMount } from "./spec.ts";
 
 /** What the image contributes: its layers (topmost first) and the run configuration. */
@@ -41,6 +43,8 @@ export interface RunOptions {
   /** podman's --cgroups: "enabled" (default) or "disabled" (stay in box's own cgroup). */
   cgroups?: string;
   rm: boolean;
+  /** docker's --restart, applied when a detached container exits (restart-policy.ts). */
+  restart?: RestartPolicy;
   /** -d: the monitor outlives box, the output goes to the container's log. */
   detach?: boolean;
   interactive: boolean;
@@ -50,6 +54,8 @@ export interface RunOptions {
   capAdd: string[];
   capDrop: string[];
   securityOpt: string[];
+  /** cgroup limits (--memory, --cpus, ...); only what the user asked for is set. */
+  resources?: Resources;
 }
 
 export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

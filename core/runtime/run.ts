@@ -151,6 +151,8 @@ export interface StartOptions {
   exitCommand?: ExitCommand;
   /** Attach stdin (foreground -i / start -i). */
   interactive?: boolean;
+  /** Set when the restart policy starts the container again (counted in the state). */
+  restartCount?: number;
 }
 
 /**
@@ -280,7 +282,10 @@ export async function startContainer(paths: BoxPaths, record: ContainerRecord, s
       const pid = await handle.started;
       mark("run: container started");
       const pidStartTime = processStartTime(pid);
-      saveState(dirs, { status: "running", pid, ...(pidStartTime ? { pidStartTime } : {}), shimPid: handle.shimPid, startedAt });
+      saveState(dirs, {
+        status: "running", pid, ...(pidStartTime ? { pidStartTime } : {}), shimPid: handle.shimPid, startedAt,
+        ...(start.restartCount ? { restartCount: start.restartCount } : {}),
+      });
       events.started?.({ id, name: config.name, pid });
       if (start.detach) {
         // The monitor owns the container now; its exit command removes the cgroups.

@@ -6,6 +6,25 @@ import * as v from "valibot";
 
 const strings = v.array(v.string());
 
+/** A block device's throttle as given (`--device-read-bps PATH:RATE`); its major:minor is looked up when applied. */
+const DeviceRateSchema = v.object({ path: v.string(), rate: v.number() });
+
+/** Resource limits in docker's units: bytes, CPUs ×1e9 (docker's NanoCpus), relative weights. */
+export const ResourcesSchema = v.object({
+  memory: v.optional(v.number()),
+  /** memory + swap, in bytes; -1 for unlimited swap (docker's --memory-swap). */
+  memorySwap: v.optional(v.number()),
+  memoryReservation: v.optional(v.number()),
+  nanoCpus: v.optional(v.number()),
+  cpuShares: v.optional(v.number()),
+  cpusetCpus: v.optional(v.string()),
+  /** 0 or -1: unlimited. */
+  pidsLimit: v.optional(v.number()),
+  blkioWeight: v.optional(v.number()),
+  deviceReadBps: v.optional(v.array(DeviceRateSchema)),
+  deviceWriteBps: v.optional(v.array(DeviceRateSchema)),
+});
+
 export const RunOptionsSchema = v.object({
   command: strings,
   entrypoint: v.optional(v.string()),
@@ -32,6 +51,8 @@ export const RunOptionsSchema = v.object({
   capDrop: strings,
   securityOpt: strings,
   detach: v.optional(v.boolean()),
+  restart: v.optional(v.object({ name: v.picklist(["no", "on-failure", "always", "unless-stopped"]), maxRetries: v.number() })),
+  resources: v.optional(ResourcesSchema),
 });
 
 export const ImageRunConfigSchema = v.object({
@@ -65,8 +86,16 @@ export const ContainerStateSchema = v.object({
   startedAt: v.optional(v.string()),
   finishedAt: v.optional(v.string()),
   exitCode: v.optional(v.number()),
+  /** The memory cgroup recorded an OOM kill while the container ran. */
+  oomKilled: v.optional(v.boolean()),
+  /** Restarts made by the restart policy since the user last started it. */
+  restartCount: v.optional(v.number()),
+  /** Set by stop/kill from the user: the restart policy leaves such a container stopped. */
+  stoppedByUser: v.optional(v.boolean()),
 });
 
 export type ContainerConfig = v.InferOutput<typeof ContainerConfigSchema>;
 export type ContainerState = v.InferOutput<typeof ContainerStateSchema>;
+export type Resources = v.InferOutput<typeof ResourcesSchema>;
+export type DeviceRate = v.InferOutput<typeof DeviceRateSchema>;
 export type RunOptionsRecord = v.InferOutput<typeof RunOptionsSchema>;

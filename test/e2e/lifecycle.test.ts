@@ -178,3 +178,50 @@ test("commandFor keeps the roots of its env", () => {
   expect(commandFor(env, ["ps"]).slice(1, 5)).toEqual(["--root", env.root, "--runroot", env.runroot]);
   env.dispose();
 });
+
+describe("restart policies and create", () => {
+  let env: BoxEnv;
+  beforeAll(async () => {
+    env = makeEnv("root");
+    await box(env, ["pull", "-q", "base"]);
+  });
+  afterAll(async () => {
+    const all = await box(env, ["ps", "-aq", "--no-trunc"]);
+    for (const id of all.stdout.split("\n").filter(Boolean)) await box(env, ["rm", "-f", id]);
+    env.dispose();
+  });
+
+  test("--restart on-failure:3 runs a failing container four times, then leaves it exited", async () => {
+    await box(env, ["run", "-d", "--name", "flaky", "--restart", "on-failure:3", "base", "sh", "-c", "echo attempt; exit 1"]);
+    expect(await until(async () => (await box(env, ["logs", "flaky"])).stdout === "attempt\n".repeat(4), 10000)).toBe(true);
+    expect(await until(async () => (await box(env, ["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "flaky"])).stdout === "exited 1\n")).toBe(true);
+    await Bun.sleep(300);
+    expect((await box(env, ["logs", "flaky"])).stdout).toBe("attempt\n".repeat(4));
+  });
+
+  test("--restart always restarts until the user stops it", async () => {
+    await box(env, ["run", "-d", "--name", "phoenix", "--restart", "always", "base", "sh", "-c", "echo up; sleep 0.1"]);
+    expect(await until(async () => (await box(env, ["logs", "phoenix"])).stdout.split("\n").length > 3, 10000)).toBe(true);
+    await box(env, ["stop", "phoenix"]);
+    const after = (await box(env, ["logs", "phoenix"])).stdout;
+    await Bun.sleep(500);
+    expect((await box(env, ["logs", "phoenix"])).stdout).toBe(after);
+    expect((await box(env, ["inspect", "--format", "{{.State.Status}}", "phoenix"])).stdout).toBe("exited\n");
+  });
+
+  test("bad restart policies and --rm with --restart are refused", async () => {
+    expect((await box(env, ["run", "--restart", "sometimes", "base", "true"])).stderr).toBe(
+      "box: --restart: invalid restart policy `sometimes`; use no, on-failure[:N], always or unless-stopped\n");
+    expect((await box(env, ["run", "--rm", "--restart", "always", "base", "true"])).stderr).toBe(
+      "box: conflicting options: --restart and --rm; a container that restarts cannot also be removed when it exits\n");
+  });
+
+  test("create makes a container that start runs later", async () => {
+    const id = (await box(env, ["create", "--name", "later", "base", "echo", "ran"])).stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    expect((await box(env, ["ps", "-a", "--filter", "name=later", "--format", "{{.Status}}"])).stdout).toBe("Created\n");
+    const started = await box(env, ["start", "-a", "later"]);
+    expect(started.stdout).toBe("ran\n");
+    expect((await box(env, ["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "later"])).stdout).toBe("exited 0\n");
+  });
+});
