@@ -1,7 +1,7 @@
 /**
  * The libc symbols box calls from JavaScript. Only calls that are safe in a multi-threaded
  * process belong here: everything that must happen single-threaded (unshare of a user namespace,
- * setns into a mount namespace, the steps up to execve) lives in ffi/shim.c instead.
+ * setns into a mount namespace, the steps up to execve) lives in ffi/shim/ instead.
  */
 import { dlopen, FFIType } from "bun:ffi";
 

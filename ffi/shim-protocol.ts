@@ -1,5 +1,5 @@
 /**
- * The contract between box and ffi/shim.c: the plan the shim interprets and the status lines it
+ * The contract between box and ffi/shim/: the plan the shim interprets and the status lines it
  * writes back on fd 3. Field order here must match the C reader exactly; the unit tests decode
  * what this encodes to keep the two in step.
  */

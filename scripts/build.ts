@@ -4,7 +4,7 @@
  * Build-time tools (gcc, tar) are fine here; box itself shells out to none of them.
  */
 import { $ } from "bun";
-import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 const repo = join(import.meta.dir, "..");
@@ -13,12 +13,15 @@ mkdirSync(build, { recursive: true });
 
 async function compileShim(): Promise<void> {
   const out = join(build, "box-shim");
-  const src = join(repo, "ffi/shim.c");
-  if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs) return;
+  const dir = join(repo, "ffi/shim");
+  const sources = readdirSync(dir).filter((f) => f.endsWith(".c") || f.endsWith(".h")).map((f) => join(dir, f));
+  const newest = Math.max(...sources.map((f) => statSync(f).mtimeMs));
+  if (existsSync(out) && statSync(out).mtimeMs > newest) return;
   // Static, so the shim runs the same whatever libc a container or host has. musl makes it
   // 80 KB instead of glibc's 830 KB: less to copy into a memfd and to map at every `box run`.
   const cc = Bun.which("musl-gcc") ?? "gcc";
-  await $`${cc} -static -Os -Wall -Wextra -Werror -Wno-unused-parameter -o ${out}.tmp ${src}`;
+  const units = sources.filter((f) => f.endsWith(".c"));
+  await $`${cc} -static -Os -ffunction-sections -fdata-sections -Wl,--gc-sections -Wall -Wextra -Werror -Wno-unused-parameter -o ${out}.tmp ${units}`;
   await $`strip ${out}.tmp`;
   await $`mv ${out}.tmp ${out}`;
 }

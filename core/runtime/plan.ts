@@ -1,7 +1,7 @@
 /**
  * The container's setup as an ordered list of shim operations. All policy lives here (what is
  * mounted where, with which flags, what is masked), so it can be read and unit-tested as data;
- * ffi/shim.c only carries it out.
+ * ffi/shim/ only carries it out.
  */
 import {
   CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS,

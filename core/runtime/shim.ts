@@ -1,5 +1,5 @@
 /**
- * Starting ffi/shim.c and following what it reports. The shim binary is compiled by
+ * Starting ffi/shim/ and following what it reports. The shim binary is compiled by
  * scripts/build.ts and embedded in box; in a development checkout it runs from build/.
  */
 import { writeSync } from "node:fs";
