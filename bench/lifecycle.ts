@@ -44,7 +44,7 @@ try {
 
   // 1. memory per detached container
   const before = new Set(pidsNamed("box-shim"));
-  for (let i = 0; i < 10; i++) run([...box, "run", "-d", "--name", `mem${i}`, "base", "sleep", "600"]);
+  for (let i = 0; i < 10; i++) run([...box, "run", "-d", "--network", "none", "--name", `mem${i}`, "base", "sleep", "600"]);
   const shims = pidsNamed("box-shim").filter((p) => !before.has(p));
   const boxRss = median(shims.map(rssKiB));
   let conmonRss = Number.NaN;

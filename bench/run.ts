@@ -33,10 +33,10 @@ Bun.spawnSync([box, "--root", root, "--runroot", runroot, "pull", "-q", "base"])
 
 const contenders: Contender[] = [
   { name: "floor: unshare -fpmuin true", cmd: ["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "true"] },
-  { name: "box run --rm base true", cmd: [box, "--root", root, "--runroot", runroot, "run", "--rm", "base", "/bin/true"] },
+  { name: "box run --rm base true", cmd: [box, "--root", root, "--runroot", runroot, "run", "--rm", "--network", "none", "base", "/bin/true"] },
   // crun refuses this host's hybrid cgroup layout, so it is measured without cgroups; box is
   // measured both ways so the like-for-like ratio is visible.
-  { name: "box run --rm --cgroups=disabled", cmd: [box, "--root", root, "--runroot", runroot, "run", "--rm", "--cgroups=disabled", "base", "/bin/true"] },
+  { name: "box run --rm --cgroups=disabled", cmd: [box, "--root", root, "--runroot", runroot, "run", "--rm", "--cgroups=disabled", "--network", "none", "base", "/bin/true"] },
 ];
 if (existsSync("/usr/bin/crun")) {
   let n = 0;

@@ -10,6 +10,7 @@ PACKAGES=(
   uidmap           # newuidmap/newgidmap for rootless subordinate id ranges
   crun podman skopeo docker-registry  # peers for interoperability tests and benchmarks
   iproute2 hyperfine tmux
+  passt nftables   # rootless networking (pasta) and NAT / published ports for bridges
 )
 
 missing=()

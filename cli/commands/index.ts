@@ -10,6 +10,7 @@ type Loader = () => Promise<Command>;
 
 export const COMMANDS: Record<string, Loader> = {
   run: () => import("./run.ts").then((m) => m.default),
+  build: () => import("./build.ts").then((m) => m.default),
   pull: () => import("./pull.ts").then((m) => m.default),
   push: () => import("./push.ts").then((m) => m.default),
   images: () => import("./images.ts").then((m) => m.default),
@@ -30,6 +31,8 @@ export const COMMANDS: Record<string, Loader> = {
   start: () => import("./start.ts").then((m) => m.default),
   inspect: () => import("./inspect.ts").then((m) => m.default),
   exec: () => import("./exec.ts").then((m) => m.default),
+  network: () => import("./network.ts").then((m) => m.default),
+  port: () => import("./port.ts").then((m) => m.default),
   restart: () => import("./restart.ts").then((m) => m.default),
   pause: () => import("./pause.ts").then((m) => m.default),
   unpause: () => import("./unpause.ts").then((m) => m.default),
@@ -38,11 +41,15 @@ export const COMMANDS: Record<string, Loader> = {
   cp: () => import("./cp.ts").then((m) => m.default),
   container: () => import("./container.ts").then((m) => m.default),
   create: () => import("./create.ts").then((m) => m.default),
+  update: () => import("./update.ts").then((m) => m.default),
+  stats: () => import("./stats.ts").then((m) => m.default),
+  top: () => import("./top.ts").then((m) => m.default),
   _cleanup: () => import("./_cleanup.ts").then((m) => m.default),
 };
 
 const SUMMARIES: [string, string][] = [
   ["run", "Create and run a container from an image"],
+  ["build", "Build an image from a Dockerfile"],
   ["pull", "Download an image from a registry (the built-in `base` works offline)"],
   ["push", "Upload an image to a registry"],
   ["images", "List images"],
@@ -63,6 +70,11 @@ const SUMMARIES: [string, string][] = [
   ["wait", "Block until containers stop, then print their exit codes"],
   ["inspect", "Display detailed information on containers"],
   ["exec", "Execute a command in a running container"],
+  ["network", "Manage networks (create, ls, inspect, rm, connect, disconnect, prune)"],
+  ["port", "List port mappings or a specific mapping for the container"],
+  ["update", "Update the resource limits of one or more containers"],
+  ["stats", "Display a live stream of container(s) resource usage statistics"],
+  ["top", "Display the running processes of a container"],
   ["restart", "Restart one or more containers"],
   ["pause", "Pause all processes within one or more containers"],
   ["unpause", "Unpause all processes within one or more containers"],

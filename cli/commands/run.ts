@@ -10,13 +10,22 @@ import { parseFlags, renderHelp, type FlagTable } from "../args.ts";
 import { exitCommand, pathsFor, type GlobalOptions } from "../context.ts";
 import type { Command } from "./index.ts";
 import { out } from "../render/output.ts";
+import { parseResources } from "../../core/runtime/resources.ts";
+import { RESOURCE_FLAGS, resourceFlags } from "./update.ts";
 
 export const RUN_FLAGS: FlagTable = {
+  ...RESOURCE_FLAGS,
   "cap-add": { type: "list", description: "Add Linux capabilities" },
   "cap-drop": { type: "list", description: "Drop Linux capabilities" },
   detach: { type: "boolean", short: "d", description: "Run container in background and print container ID" },
   cgroups: { type: "string", description: "Control the container's cgroups (enabled, disabled)", default: "enabled" },
   dns: { type: "list", description: "Set custom DNS servers" },
+  "add-host": { type: "list", description: "Add a custom host-to-IP mapping (host:ip)" },
+  expose: { type: "list", description: "Expose a port or a range of ports (published by -P)" },
+  ip: { type: "string", description: "IPv4 address (e.g., 10.88.0.20)" },
+  ip6: { type: "string", description: "IPv6 address (e.g., fd00:88::20)" },
+  publish: { type: "list", short: "p", description: "Publish a container's port(s) to the host ([ip:]host:container[/tcp|udp])" },
+  "publish-all": { type: "boolean", short: "P", description: "Publish all exposed ports to random ports" },
   entrypoint: { type: "string", description: "Overwrite the default ENTRYPOINT of the image" },
   env: { type: "list", short: "e", description: "Set environment variables" },
   "env-file": { type: "list", description: "Read in a file of environment variables" },
@@ -26,7 +35,7 @@ export const RUN_FLAGS: FlagTable = {
   interactive: { type: "boolean", short: "i", description: "Keep STDIN open even if not attached" },
   mount: { type: "list", description: "Attach a filesystem mount to the container" },
   name: { type: "string", description: "Assign a name to the container" },
-  network: { type: "string", description: "Connect a container to a network (none, host)", default: "none" },
+  network: { type: "string", description: "Connect a container to a network (bridge, NAME, none, host, pasta, slirp4netns)", default: "default" },
   net: { type: "string", description: "Alias of --network", hidden: true },
   privileged: { type: "boolean", description: "Give extended privileges to this container" },
   "read-only": { type: "boolean", description: "Mount the container's root filesystem as read only" },
@@ -86,6 +95,8 @@ export async function runOrCreate(argv: string[], globals: GlobalOptions, create
     if (tty && interactive && !isatty(0)) {
       throw new BoxError("E_INVALID_INPUT", "the input device is not a TTY", { hint: "drop -t, or run box from a terminal" });
     }
+    // Checked before anything is resolved or created: a bad limit costs nothing.
+    const resources = parseResources(resourceFlags(flags));
     const paths = pathsFor(globals);
     mark("run: flags parsed");
     const image = await resolveRunImage(paths, { ref: imageRef as string, rootfs });
@@ -108,6 +119,12 @@ export async function runOrCreate(argv: string[], globals: GlobalOptions, create
       mounts: flags.mount as string[],
       network: (flags.net as string | undefined) ?? (flags.network as string),
       dns: flags.dns as string[],
+      publish: flags.publish as string[],
+      publishAll: flags["publish-all"] as boolean,
+      expose: flags.expose as string[],
+      addHosts: flags["add-host"] as string[],
+      ...(flags.ip !== undefined ? { ip: flags.ip as string } : {}),
+      ...(flags.ip6 !== undefined ? { ip6: flags.ip6 as string } : {}),
       cgroups: flags.cgroups as string,
       rm: flags.rm as boolean,
       detach: flags.detach as boolean,
@@ -119,6 +136,7 @@ export async function runOrCreate(argv: string[], globals: GlobalOptions, create
       capDrop: flags["cap-drop"] as string[],
       securityOpt: flags["security-opt"] as string[],
       restart: parseRestartPolicy(flags.restart as string),
+      ...(resources ? { resources } : {}),
     };
     if (options.restart?.name !== "no" && options.rm) {
       throw new BoxError("E_INVALID_INPUT", "conflicting options: --restart and --rm", { hint: "a container that restarts cannot also be removed when it exits" });

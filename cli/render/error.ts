@@ -1,5 +1,6 @@
 /** How an error reaches the user: one line, `box: <what went wrong>: <cause>; <how to fix it>`. */
 import { BoxError, describe } from "../../core/errors.ts";
+import { err as writeError } from "./output.ts";
 
 export function renderError(err: unknown, debug = false): string {
   const hint = err instanceof BoxError && err.hint ? `; ${err.hint}` : "";
@@ -10,4 +11,13 @@ export function renderError(err: unknown, debug = false): string {
 
 export function exitCodeOf(err: unknown): number {
   return err instanceof BoxError ? err.exitCode : 125;
+}
+
+/**
+ * docker's CLI exits 1 when the engine refuses a command other than run (125 is run's status,
+ * and stays the status of flag errors everywhere). Commands report such failures through this.
+ */
+export function reportFailure(err: unknown, debug = false): number {
+  writeError(`${renderError(err, debug)}\n`);
+  return 1;
 }

@@ -1,43 +1,48 @@
 /**
- * The subset of Go templates that `--format` uses in practice: `{{.Field}}`, `{{json .}}`,
- * `{{json .Field}}`, and the `table` prefix that adds a header row.
+ * The subset of Go templates that `--format` is used with in practice: `{{.Field}}`,
+ * `{{.Nested.Field}}`, `{{json .}}`, `{{json .Field}}`, the `table` prefix (adds a header and aligns
+ * columns), and `\t` / `\n` escapes; `json` alone means one JSON object per line. Anything else is
+ * refused, never printed literally.
  */
 import { BoxError } from "../../core/errors.ts";
+import { renderTable } from "./table.ts";
 
-export type Row = Record<string, string | number | boolean | object | undefined>;
+type Value = Record<string, unknown>;
 
-export function renderTemplate(template: string, row: Row): string {
-  return template
-    .replace(/\\t/g, "\t")
-    .replace(/\\n/g, "\n")
-    .replace(/\{\{\s*(json\s+)?\.([A-Za-z]*)\s*\}\}/g, (_m, json: string | undefined, field: string) => {
-      if (field === "") return JSON.stringify(row);
-      if (!(field in row)) {
-        throw new BoxError("E_INVALID_INPUT", `template: can't evaluate field ${field}`, { hint: `fields: ${Object.keys(row).join(", ")}` });
-      }
-      const v = row[field];
-      if (json) return JSON.stringify(v);
-      return typeof v === "object" ? JSON.stringify(v) : String(v ?? "");
-    });
-}
-
-/** Columns padded to their widest cell, three spaces apart, as docker's tabwriter does. */
-export function renderTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd((widths[i] as number) + 3))).join("").trimEnd();
-  return [line(header), ...rows.map(line)].join("\n") + "\n";
-}
-
-/** Render rows for `--format`: "table", "json", a template, or "table <template>". */
-export function renderFormatted(format: string | undefined, rows: Row[], defaultTable: () => string): string {
-  if (format === undefined || format === "" || format === "table") return defaultTable();
-  if (format === "json") return rows.map((r) => JSON.stringify(r)).join("\n") + (rows.length ? "\n" : "");
-  if (format.startsWith("table ")) {
-    const tpl = format.slice(6);
-    const fields = [...tpl.matchAll(/\{\{\s*\.([A-Za-z]+)\s*\}\}/g)].map((m) => m[1] as string);
-    const header = fields.map((f) => f.replace(/([a-z])([A-Z])/g, "$1 $2").toUpperCase());
-    const cells = rows.map((r) => fields.map((f) => String(r[f] ?? "")));
-    return renderTable(header, cells);
+function lookup(value: unknown, path: string, format: string): unknown {
+  let cur: unknown = value;
+  for (const key of path.split(".").filter(Boolean)) {
+    if (cur === null || typeof cur !== "object" || !(key in cur)) {
+      throw new BoxError("E_INVALID_INPUT", `template: ${format}: can't evaluate field ${key}`, { hint: "see the fields with --format json" });
+    }
+    cur = (cur as Value)[key];
   }
-  return rows.map((r) => `${renderTemplate(format, r)}\n`).join("");
+  return cur;
+}
+
+function show(v: unknown): string {
+  if (v === undefined || v === null) return "<no value>";
+  if (typeof v === "object") return Array.isArray(v) ? `[${v.map(show).join(" ")}]` : JSON.stringify(v);
+  return String(v);
+}
+
+function expand(format: string, value: unknown): string {
+  const body = format.replace(/\\t/g, "\t").replace(/\\n/g, "\n");
+  return body.replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_, json: string | undefined, path: string) => {
+    const v = lookup(value, path, format);
+    return json ? JSON.stringify(v) : show(v);
+  }).replace(/\{\{[^}]*\}\}/g, (bad) => {
+    throw new BoxError("E_INVALID_INPUT", `template: unsupported action ${bad}`, { hint: "box supports {{.Field}} and {{json .Field}}" });
+  });
+}
+
+/** Render `rows` with `format`; `headers` names each field's column for `table` formats. */
+export function renderFormat(format: string, rows: Value[], headers: Record<string, string>): string {
+  if (format === "json") return rows.map((r) => `${JSON.stringify(r)}\n`).join("");
+  if (format.startsWith("table")) {
+    const body = format.slice("table".length).trim();
+    const header = body.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (_, f: string) => headers[f] ?? f.toUpperCase());
+    return renderTable([header, ...rows.map((r) => expand(body, r))].map((line) => line.replace(/\\t/g, "\t").split("\t")));
+  }
+  return rows.map((r) => `${expand(format, r)}\n`).join("");
 }

@@ -1,43 +1,77 @@
 /**
- * The image a `box run` starts from: the built-in `base`, a directory given with --rootfs, or
- * (once the image store exists) a stored image.
+ * The image a `box run` starts from: a directory given with --rootfs, or a stored image found by
+ * any name, ID or digest, pulled first when it is not local (as `docker run` does). The built-in
+ * `base` is imported into the store on first use.
  */
 import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import { BoxError } from "../errors.ts";
 import type { BoxPaths } from "../paths.ts";
 import type { RunnableImage } from "../runtime/run.ts";
+import { parseImageConfig } from "../schema/oci.ts";
+import { BASE_ENV, installedBase, isBaseReference } from "./base-config.ts";
+import { loadRegistriesConfig } from "./registries-config.ts";
+import { readBlob } from "./store/blobs.ts";
+import { type ImageRecord, readIndex } from "./store/images.ts";
+import { hasLayer, layerRoot } from "./store/layers.ts";
+import { storeLayout, type StoreLayout } from "./store/layout.ts";
+import { findImage } from "./store/lookup.ts";
 
-const DIRECTORY_CONFIG: RunnableImage["config"] = {
-  env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-  cmd: [],
-  entrypoint: [],
-  workingDir: "/",
-  user: "",
-};
+const DIRECTORY_CONFIG: RunnableImage["config"] = { env: BASE_ENV, cmd: [], entrypoint: [], workingDir: "/", user: "" };
 
-export function isBaseReference(ref: string): boolean {
-  return ref === "base" || ref === "base:latest" || ref === "localhost/base" || ref === "localhost/base:latest";
+function directoryImage(path: string): RunnableImage {
+  const dir = resolve(path);
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    throw new BoxError("E_INVALID_INPUT", `--rootfs: \`${dir}\` does not exist`, { hint: "give the path of an unpacked root filesystem" });
+  }
+  if (!isDir) throw new BoxError("E_INVALID_INPUT", `--rootfs: \`${dir}\` is not a directory`, { hint: "give the path of an unpacked root filesystem" });
+  return { name: dir, layers: [dir], config: DIRECTORY_CONFIG };
+}
+
+/** A stored image as the runtime wants it: unpacked layer directories, topmost first, and its config. */
+export function runnableImage(layout: StoreLayout, image: ImageRecord, name: string): RunnableImage {
+  const seen = new Set<string>();
+  const layers: string[] = [];
+  // Topmost first; a layer listed twice keeps its upper place (overlayfs refuses a repeated lowerdir).
+  for (const { diffId } of [...image.layers].reverse()) {
+    if (seen.has(diffId)) continue;
+    seen.add(diffId);
+    if (!hasLayer(layout, diffId)) {
+      throw new BoxError("E_BAD_STATE", `image \`${name}\` is incomplete: layer ${diffId} is missing from the store`, {
+        hint: `pull the image again, or remove it with box rmi ${image.id.slice(7, 19)}`,
+      });
+    }
+    layers.push(layerRoot(layout, diffId));
+  }
+  const c = parseImageConfig(readBlob(layout, image.id)).config ?? {};
+  const env = c.Env ?? [];
+  return {
+    name,
+    layers,
+    config: {
+      env: env.some((e) => e.startsWith("PATH=")) ? env : [...BASE_ENV, ...env],
+      cmd: c.Cmd ?? [],
+      entrypoint: c.Entrypoint ?? [],
+      workingDir: c.WorkingDir || "/",
+      user: c.User ?? "",
+    },
+  };
 }
 
 export async function resolveRunImage(paths: BoxPaths, req: { ref: string; rootfs?: string | undefined }): Promise<RunnableImage> {
-  if (req.rootfs !== undefined) {
-    const dir = resolve(req.rootfs);
-    let isDir = false;
-    try {
-      isDir = statSync(dir).isDirectory();
-    } catch {
-      throw new BoxError("E_INVALID_INPUT", `--rootfs: \`${dir}\` does not exist`, { hint: "give the path of an unpacked root filesystem" });
-    }
-    if (!isDir) throw new BoxError("E_INVALID_INPUT", `--rootfs: \`${dir}\` is not a directory`, { hint: "give the path of an unpacked root filesystem" });
-    return { name: dir, layers: [dir], config: DIRECTORY_CONFIG };
-  }
+  if (req.rootfs !== undefined) return directoryImage(req.rootfs);
+  const layout = storeLayout(paths.storage);
   if (isBaseReference(req.ref)) {
-    const { ensureBaseImage, BASE_CONFIG } = await import("./builtin.ts");
-    const rootfs = await ensureBaseImage(paths);
-    return { name: "base", layers: [rootfs], config: BASE_CONFIG };
+    const base = installedBase(layout) ?? (await (await import("./builtin.ts")).importBaseImage(layout, paths.rootless));
+    return runnableImage(layout, base, "base");
   }
-  throw new BoxError("E_NOT_FOUND", `image \`${req.ref}\` is not known locally`, {
-    hint: "this build runs the built-in `base` image or a directory given with --rootfs",
-  });
+  const found = findImage(readIndex(layout), req.ref, loadRegistriesConfig(paths).search);
+  if (found !== undefined) return runnableImage(layout, found, req.ref);
+  // Loaded only now: a run of a local image never pays for the registry client.
+  const { pullImage } = await import("./copy/pull.ts");
+  const pulled = await pullImage(paths, req.ref);
+  return runnableImage(layout, pulled.image, req.ref);
 }

@@ -3,16 +3,31 @@
  * /etc/hosts and /etc/resolv.conf. They are written on the host and bind-mounted, as docker does.
  */
 import { readFileSync } from "node:fs";
+import { BoxError } from "../errors.ts";
 import type { NetworkMode } from "./spec.ts";
 
-export function hostsFile(hostname: string, network: NetworkMode, hostHosts?: string): string {
+/** One line of /etc/hosts: an address and the names it answers to. */
+export interface HostsEntry {
+  ip: string;
+  names: string[];
+}
+
+/**
+ * /etc/hosts: the host's own with --network host; otherwise loopback, then `entries` (the
+ * container's own addresses with its names, its peers on the same networks, --add-host). Without
+ * an address of its own the hostname resolves to 127.0.1.1, as on Debian.
+ */
+export function hostsFile(hostname: string, network: NetworkMode, hostHosts?: string, entries: HostsEntry[] = []): string {
+  const extra = entries.filter((e) => e.names.length > 0).map((e) => `${e.ip}\t${[...new Set(e.names)].join(" ")}`);
   if (network === "host") {
     try {
-      return hostHosts ?? readFileSync("/etc/hosts", "utf8");
+      const text = hostHosts ?? readFileSync("/etc/hosts", "utf8");
+      return extra.length === 0 ? text : `${text.trimEnd()}\n${extra.join("\n")}\n`;
     } catch {
       // fall through to the minimal file
     }
   }
+  const ownAddress = entries.some((e) => e.names.includes(hostname));
   return [
     "127.0.0.1\tlocalhost",
     "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -20,9 +35,19 @@ export function hostsFile(hostname: string, network: NetworkMode, hostHosts?: st
     "ff00::0\tip6-mcastprefix",
     "ff02::1\tip6-allnodes",
     "ff02::2\tip6-allrouters",
-    `127.0.1.1\t${hostname}`,
+    ...(ownAddress ? [] : [`127.0.1.1\t${hostname}`]),
+    ...extra,
     "",
   ].join("\n");
+}
+
+/** `--add-host name:ip` (also `name=ip`, and bracketed or bare IPv6 after the first colon). */
+export function parseAddHost(spec: string): HostsEntry {
+  const m = /^([^:=\s]+)[:=]\[?([0-9a-fA-F.:]+)\]?$/.exec(spec);
+  if (!m) {
+    throw new BoxError("E_INVALID_INPUT", `--add-host: invalid entry \`${spec}\``, { hint: "use --add-host NAME:IP, e.g. --add-host db:10.89.0.5" });
+  }
+  return { ip: m[2] as string, names: [m[1] as string] };
 }
 
 /**

@@ -1,9 +1,28 @@
 /** `box inspect`: a container described in the shape of docker's JSON, from box's own records. */
+import type { DeviceRate, Resources } from "../schema/container.ts";
+import { networkSettings } from "../network/settings.ts";
 import type { ContainerRecord } from "../state/containers.ts";
 import { isRunning } from "./lifecycle.ts";
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag } from "./mounts.ts";
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
+
+/** docker's HostConfig resource fields: 0 where no limit was set. */
+function resourcesOf(r: Resources): Record<string, unknown> {
+  const rates = (list: DeviceRate[] | undefined) => (list ?? []).map((d) => ({ Path: d.path, Rate: d.rate }));
+  return {
+    Memory: r.memory ?? 0,
+    MemorySwap: r.memorySwap ?? (r.memory ? r.memory * 2 : 0),
+    MemoryReservation: r.memoryReservation ?? 0,
+    NanoCpus: r.nanoCpus ?? 0,
+    CpuShares: r.cpuShares ?? 0,
+    CpusetCpus: r.cpusetCpus ?? "",
+    PidsLimit: r.pidsLimit ?? 0,
+    BlkioWeight: r.blkioWeight ?? 0,
+    BlkioDeviceReadBps: rates(r.deviceReadBps),
+    BlkioDeviceWriteBps: rates(r.deviceWriteBps),
+  };
+}
 
 export function inspectContainer(r: ContainerRecord): Record<string, unknown> {
   const { config, state, dirs } = r;
@@ -24,7 +43,7 @@ export function inspectContainer(r: ContainerRecord): Record<string, unknown> {
       Running: running && state.status === "running",
       Paused: state.status === "paused",
       Restarting: false,
-      OOMKilled: false,
+      OOMKilled: state.oomKilled ?? false,
       Dead: false,
       Pid: running ? (state.pid ?? 0) : 0,
       ExitCode: state.exitCode ?? 0,
@@ -51,6 +70,7 @@ export function inspectContainer(r: ContainerRecord): Record<string, unknown> {
       Tmpfs: Object.fromEntries(o.tmpfs.map((t) => [t.split(":")[0], t.split(":").slice(1).join(":")])),
       Init: o.init,
       Dns: o.dns,
+      ...resourcesOf(o.resources ?? {}),
     },
     GraphDriver: {
       Name: "overlay",
@@ -73,6 +93,6 @@ export function inspectContainer(r: ContainerRecord): Record<string, unknown> {
       Tty: o.tty !== undefined,
       OpenStdin: o.interactive,
     },
-    NetworkSettings: { IPAddress: "", GlobalIPv6Address: "", Gateway: "", IPv6Gateway: "", MacAddress: "", Ports: {} },
+    NetworkSettings: networkSettings(dirs.state),
   };
 }

@@ -8,7 +8,9 @@ import type { BoxPaths } from "../paths.ts";
 import { isProcessState, loadContainer, readExitFile, saveState, type ContainerRecord } from "../state/containers.ts";
 import { sendSignal } from "../../ffi/syscalls.ts";
 import { cgroupDirsOf, removeCgroupsOf } from "./cgroups.ts";
+import { oomKilled } from "./cgroups/layout.ts";
 import { removeContainerFiles } from "./run.ts";
+import { teardownNetwork } from "../network/hook.ts";
 
 function alive(r: ContainerRecord): boolean {
   const s = r.state;
@@ -85,6 +87,7 @@ export async function removeContainer(paths: BoxPaths, r: ContainerRecord, force
     await waitForExit(r, 10000);
   }
   await removeCgroupsOf(cgroupDirsOf(r.config.id));
+  await teardownNetwork(paths, r.config.id);
   removeContainerFiles(paths, r);
 }
 
@@ -95,13 +98,17 @@ export async function removeContainer(paths: BoxPaths, r: ContainerRecord, force
 export async function cleanupContainer(paths: BoxPaths, id: string): Promise<void> {
   const r = loadContainer(paths, id);
   if (!r) return;
-  await removeCgroupsOf(cgroupDirsOf(id));
+  const dirs = cgroupDirsOf(id);
+  // The memory group's OOM counter goes with the group: read it first.
+  const oom = oomKilled(dirs);
+  await removeCgroupsOf(dirs);
+  await teardownNetwork(paths, id);
   if (r.config.options.rm) {
     removeContainerFiles(paths, r);
     return;
   }
   const exit = readExitFile(r.dirs.exitFile);
   if (r.state.status === "exited" && exit) {
-    saveState(r.dirs, { ...r.state, exitCode: exit.code, finishedAt: exit.finishedAt });
+    saveState(r.dirs, { ...r.state, exitCode: exit.code, finishedAt: exit.finishedAt, ...(oom ? { oomKilled: true } : {}) });
   }
 }

@@ -56,16 +56,46 @@ export interface RunOptions {
   securityOpt: string[];
   /** cgroup limits (--memory, --cpus, ...); only what the user asked for is set. */
   resources?: Resources;
+  /** -p specs, as given (core/network/ports.ts parses them). */
+  publish?: string[];
+  /** -P: publish the --expose ports on random host ports. */
+  publishAll?: boolean;
+  expose?: string[];
+  /** --add-host NAME:IP */
+  addHosts?: string[];
+  /** --ip / --ip6: a fixed address on the bridge network. */
+  ip?: string;
+  ip6?: string;
 }
 
 export const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-export function parseNetwork(mode: string): NetworkMode {
-  if (mode === "none" || mode === "host") return mode;
-  if (mode === "default" || mode === "private" || mode === "bridge") return "none";
+/**
+ * What --network asks for. `default` (no flag) is the `box` bridge for root, as docker's
+ * default bridge, and pasta for rootless users, as podman's; `bridge` names the default bridge
+ * network; any other word names a network made with `box network create`.
+ */
+export type NetworkChoice =
+  | { kind: "none" }
+  | { kind: "host" }
+  | { kind: "default" }
+  | { kind: "bridge"; name: string }
+  | { kind: "pasta" }
+  | { kind: "slirp4netns" };
+
+export function parseNetworkChoice(mode: string): NetworkChoice {
+  if (mode === "none" || mode === "host" || mode === "pasta" || mode === "slirp4netns") return { kind: mode };
+  if (mode === "default" || mode === "private" || mode === "") return { kind: "default" };
+  if (mode === "bridge") return { kind: "bridge", name: "box" };
+  if (/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(mode)) return { kind: "bridge", name: mode };
   throw new BoxError("E_INVALID_INPUT", `--network: unsupported network mode \`${mode}\``, {
-    hint: "this build supports --network none (private, loopback only) and --network host",
+    hint: "use bridge, none, host, pasta, slirp4netns or the name of a network from box network ls",
   });
+}
+
+/** The namespace side of the choice: everything but host gets a network namespace of its own. */
+export function parseNetwork(mode: string): NetworkMode {
+  return parseNetworkChoice(mode).kind === "host" ? "host" : "none";
 }
 
 /** `-e NAME=value`, or `-e NAME` to copy it from box's own environment (skipped when unset). */

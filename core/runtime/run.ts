@@ -4,7 +4,7 @@
  * the foreground or leave the monitor behind (-d). Each resource registers its undo as soon as
  * it exists, so a failure at any step leaves nothing behind.
  */
-import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodePlan } from "../../ffi/shim-protocol.ts";
 import { getgid, getuid } from "../../ffi/syscalls.ts";
@@ -16,8 +16,10 @@ import { removeTree } from "../state/remove.ts";
 import { mark } from "../trace.ts";
 import { currentBoundingSet, processCaps, resolveCapabilities } from "./caps.ts";
 import { createContainerCgroups, removeCgroupsOf } from "./cgroups.ts";
+import { oomKilled } from "./cgroups/layout.ts";
 import { containerDirs, namesDir, type ContainerDirs } from "./container-dirs.ts";
-import { hostsFile, resolvConf } from "./etc.ts";
+import { networkHooks } from "../network/hook.ts";
+import { hostsFile, parseAddHost, resolvConf } from "./etc.ts";
 import { isMapped, rootlessMaps } from "./idmap.ts";
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag } from "./mounts.ts";
 import { isValidName, newContainerId, randomName } from "./names.ts";
@@ -26,6 +28,7 @@ import {
   type RunnableImage, type RunOptions,
 } from "./options.ts";
 import { buildPlan } from "./plan.ts";
+import { applyResources, refuseLimits } from "./resources.ts";
 import { startShim, type ShimHandle } from "./shim.ts";
 import type { ContainerSpec } from "./spec.ts";
 import { resolveUser } from "./user.ts";
@@ -100,13 +103,20 @@ export function createContainer(paths: BoxPaths, image: RunnableImage, opts: Run
   const undo: Undo[] = [];
   const id = newContainerId();
   let name = opts.name;
-  if (name === undefined) {
-    for (let i = 0; i < 5; i++) {
-      name = randomName();
-      if (!existsSync(join(namesDir(paths), name))) break;
+  if (name !== undefined) undo.push(claimName(paths, name, id));
+  else {
+    // The claim itself is the test: a generated name that is taken is simply drawn again, and
+    // after a few collisions (900 pairs) a number makes it unique, as docker does.
+    for (let attempt = 0; name === undefined; attempt++) {
+      const candidate = attempt < 8 ? randomName() : `${randomName()}${attempt}`;
+      try {
+        undo.push(claimName(paths, candidate, id));
+        name = candidate;
+      } catch (e) {
+        if (!(e instanceof BoxError && e.code === "E_EXISTS") || attempt > 64) throw e;
+      }
     }
   }
-  undo.push(claimName(paths, name as string, id));
   const dirs = containerDirs(paths, id, opts.rm && !opts.detach);
   for (const d of [dirs.upper, dirs.work, dirs.merged]) mkdirSync(d, { recursive: true });
   undo.push(() => removeTree(dirs.storage));
@@ -189,15 +199,21 @@ export async function startContainer(paths: BoxPaths, record: ContainerRecord, s
     });
     // Rootless users get no cgroup delegation on this kind of host; their containers share the
     // invoking session's cgroup (as podman's do without systemd delegation).
+    if (paths.rootless) refuseLimits(opts.resources, "rootless");
+    if (cgroupsMode === "disabled") refuseLimits(opts.resources, "disabled");
     const cgroups = paths.rootless || cgroupsMode === "disabled" ? { dirs: [], procs: [] } : createContainerCgroups(id);
     // Before the shim's abort in the LIFO undo: a group is removable only once the shim that
     // joined it has exited.
     undo.splice(undo.length - 1, 0, () => removeCgroupsOf(cgroups.dirs));
+    // Limits go in before the shim is told to join the groups: the container never runs unlimited.
+    applyResources(cgroups.dirs, opts.resources);
     if (cgroups.procs.length > 0) handle.sendCgroups(cgroups.procs);
     mark("run: shim started, cgroups requested");
 
     const image = config.imageConfig;
     const network = parseNetwork(opts.network);
+    // Networking (bridge, pasta, slirp4netns): set up by a hook while the shim holds the process.
+    const networkSetup = networkHooks(paths, opts);
     const userMounts = [...opts.volumes.map(parseVolumeFlag), ...opts.tmpfs.map(parseTmpfsFlag), ...opts.mounts.map(parseMountFlag)];
     const security = parseSecurityOpts(opts.securityOpt);
     const envFromFiles = opts.envFiles.flatMap(readEnvFile);
@@ -225,7 +241,7 @@ export async function startContainer(paths: BoxPaths, record: ContainerRecord, s
     mark("run: configuration resolved");
 
     writeFileSync(dirs.hostname, `${hostname}\n`);
-    writeFileSync(dirs.hosts, hostsFile(hostname, network));
+    writeFileSync(dirs.hosts, hostsFile(hostname, network, undefined, (opts.addHosts ?? []).map(parseAddHost)));
     writeFileSync(dirs.resolvConf, resolvConf(network, opts.dns));
     rmSync(dirs.exitFile, { force: true });
     const mounts = resolveMounts(paths, userMounts, opts.readOnly, opts.readOnlyTmpfs);
@@ -262,7 +278,7 @@ export async function startContainer(paths: BoxPaths, record: ContainerRecord, s
     const plan = buildPlan(spec);
     if (userns?.kind === "single") plan.ops = plan.ops.filter((o) => o.op !== "groups");
     if (start.detach) plan.header.detach = { log: dirs.log, exitFile: dirs.exitFile, exitCommand: start.exitCommand?.argv ?? [] };
-    const hooks = start.hooks ?? [];
+    const hooks = [...(start.hooks ?? []), ...networkSetup];
     if (hooks.length > 0) plan.header.hold = true;
     handle.sendPlan(encodePlan(plan));
     planSent = true;
@@ -294,7 +310,9 @@ export async function startContainer(paths: BoxPaths, record: ContainerRecord, s
       }
       const code = await handle.exited;
       mark("run: container exited");
-      saveState(dirs, { status: "exited", pid, shimPid: handle.shimPid, startedAt, finishedAt: new Date().toISOString(), exitCode: code });
+      // Read before the undo removes the groups: the memory group's OOM counter is the only witness.
+      const oom = oomKilled(cgroups.dirs);
+      saveState(dirs, { status: "exited", pid, shimPid: handle.shimPid, startedAt, finishedAt: new Date().toISOString(), exitCode: code, ...(oom ? { oomKilled: true } : {}) });
       return code;
     } finally {
       stopForwarding?.();

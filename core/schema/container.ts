@@ -53,6 +53,12 @@ export const RunOptionsSchema = v.object({
   detach: v.optional(v.boolean()),
   restart: v.optional(v.object({ name: v.picklist(["no", "on-failure", "always", "unless-stopped"]), maxRetries: v.number() })),
   resources: v.optional(ResourcesSchema),
+  publish: v.optional(strings),
+  publishAll: v.optional(v.boolean()),
+  expose: v.optional(strings),
+  addHosts: v.optional(strings),
+  ip: v.optional(v.string()),
+  ip6: v.optional(v.string()),
 });
 
 export const ImageRunConfigSchema = v.object({

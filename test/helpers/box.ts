@@ -63,12 +63,12 @@ export function commandFor(env: BoxEnv, args: string[]): string[] {
   ];
 }
 
-export async function box(env: BoxEnv, args: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<Result> {
+export async function box(env: BoxEnv, args: string[], opts: { stdin?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<Result> {
   const proc = Bun.spawn(commandFor(env, args), {
     stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, BOX_DEBUG: "" },
+    env: { ...process.env, BOX_DEBUG: "", ...opts.env },
   });
   const timer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs ?? 30000);
   const [stdout, stderr, code] = await Promise.all([

@@ -26,6 +26,7 @@ import { verifyingStream, type ProgressCallback } from "./digest.ts";
 import { registryOrigin } from "./endpoint.ts";
 import { describeOperation, digestMismatch, protocolError, sizeMismatch, statusError, type Operation } from "./errors.ts";
 import { formatPlatform, hostPlatform, selectManifest, type PlatformSpec } from "./platform.ts";
+import { rangeStartsAt, resumableBody } from "./resume.ts";
 import { retryPolicy, type RetryPolicy } from "./retry.ts";
 import { Transport } from "./transport.ts";
 import { pullScope, pushScope, uploadBlob } from "./upload.ts";
@@ -314,12 +315,37 @@ export class RegistryClient {
       throw sizeMismatch(describeOperation(op), options.size, `a Content-Length of ${declared}`);
     }
     // An empty blob may arrive without a body; it still goes through the check (the empty digest).
-    const body = res.body ?? new Blob([]).stream();
+    const body = res.body === null ? new Blob([]).stream() : resumableBody(res.body, (offset) => this.blobRange(repository, digest, offset, op));
     // Without a descriptor size the Content-Length is the bound: bodies are not decompressed, so
     // it counts exactly the bytes the digest covers.
     const size = options.size ?? declared;
     const stream = body.pipeThrough(verifyingStream(digest, { size, what: describeOperation(op), onProgress: options.onProgress }));
     return { size, stream };
+  }
+
+  /**
+   * The rest of a blob from `offset`, for resuming a broken download; undefined when the registry
+   * does not serve ranges. Not verified: only the caller, who has the first bytes, can hash the whole.
+   */
+  async getBlobRange(repository: string, digest: string, offset: number): Promise<ReadableStream<Uint8Array> | undefined> {
+    const op = this.op("pull blob", `${this.registry}/${repository}@${digest}`);
+    this.check(repository, op, { blob: digest });
+    return this.blobRange(repository, digest, offset, op);
+  }
+
+  private async blobRange(repository: string, digest: string, offset: number, op: Operation): Promise<ReadableStream<Uint8Array> | undefined> {
+    const res = await this.transport.send({
+      method: "GET",
+      url: this.transport.url(`/v2/${repository}/blobs/${digest}`),
+      headers: { "accept-encoding": "identity", range: `bytes=${offset}-` },
+      decompress: false,
+      scopes: [pullScope(repository)],
+    }, op);
+    if (res.status !== 206 || res.body === null || !rangeStartsAt(res.headers.get("content-range"), offset)) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    return res.body;
   }
 
   /**

@@ -1,0 +1,264 @@
+/**
+ * COPY and ADD: files are written straight into a fresh layer directory (no container), with
+ * the destination rules of the Dockerfile reference: a relative destination is under WORKDIR;
+ * a directory source copies its contents; a destination ending in `/` (or an existing
+ * directory) receives sources by their base name; several sources need such a destination;
+ * new files belong to 0:0 unless --chown names someone (looked up in the stage's passwd);
+ * --chmod sets the mode; ADD unpacks local tar archives (plain, gzip, zstd) and fetches URLs.
+ */
+import { chmodSync, copyFileSync, existsSync, lchownSync, lutimesSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { basename, join, posix } from "node:path";
+import { BoxError } from "../errors.ts";
+import { decompress } from "../image/compression.ts";
+import { applyLayer } from "../image/layer.ts";
+import { layerRoot } from "../image/store/layers.ts";
+import { isTarHeader } from "../image/tar-header.ts";
+import { stepKey } from "./cache.ts";
+import { formatLocation } from "./dockerfile/errors.ts";
+import type { Instruction } from "./dockerfile/types.ts";
+import { expandHeredoc } from "./heredoc.ts";
+import { resolveWorkdir, type StageEvaluator } from "./evaluate.ts";
+import { cleanPath, IgnoreMatcher } from "./ignore.ts";
+import { storeLayerFromDir } from "./layer-writer.ts";
+import { lookupPath, numericUser } from "./rootfs.ts";
+import type { RunResult } from "./run-step.ts";
+import { hashItems, matchSource, walkTree, type SourceItem } from "./sources.ts";
+import { lowerDirs, type ImageState, type StepContext } from "./state.ts";
+
+type CopyInstruction = Instruction & { kind: "COPY" | "ADD" };
+
+type Source =
+  | { kind: "items"; items: SourceItem[] }
+  | { kind: "heredoc"; name: string; content: string }
+  | { kind: "url"; url: string };
+
+const NO_IGNORE = new IgnoreMatcher([]);
+
+async function isArchive(path: string): Promise<boolean> {
+  const head = new Uint8Array(await Bun.file(path).slice(0, 512).arrayBuffer());
+  if (head.length >= 512 && isTarHeader(head)) return true;
+  const gz = head[0] === 0x1f && head[1] === 0x8b;
+  const zst = head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd;
+  if (!gz && !zst) return false;
+  try {
+    const { stream } = await decompress(Bun.file(path).stream());
+    const reader = stream.getReader();
+    const first = await reader.read();
+    await reader.cancel().catch(() => undefined);
+    return first.value !== undefined && first.value.length >= 512 && isTarHeader(first.value.subarray(0, 512));
+  } catch {
+    return false;
+  }
+}
+
+class LayerTree {
+  readonly forced = new Map<string, [number, number]>();
+  private readonly dirTimes: [string, number][] = [];
+
+  constructor(readonly root: string, private readonly sc: StepContext, private readonly lowers: string[], private readonly owner: [number, number]) {}
+
+  private own(rel: string, owner: [number, number]): void {
+    this.forced.set(rel, owner);
+    const host = this.sc.owners.toHost(owner[0], owner[1]);
+    if (host === undefined) return;
+    try {
+      lchownSync(join(this.root, rel), host[0], host[1]);
+    } catch {
+      // Rootless without the id in the map: the layer's tar still records `owner`.
+    }
+  }
+
+  /** Create the directories above `rel` as the image has them, or new ones for the owner. */
+  parents(rel: string): void {
+    const parts = rel.split("/").filter(Boolean);
+    let cur = "";
+    for (const p of parts.slice(0, -1)) {
+      cur = cur === "" ? p : `${cur}/${p}`;
+      this.dir(cur, undefined);
+    }
+  }
+
+  dir(rel: string, mode: number | undefined, mtime?: number): void {
+    if (rel === "" || existsSync(join(this.root, rel))) return;
+    this.parents(rel);
+    const found = lookupPath(this.lowers, rel);
+    const abs = join(this.root, rel);
+    mkdirSync(abs);
+    if (found !== undefined && found.stat.isDirectory() && mode === undefined) {
+      chmodSync(abs, found.stat.mode & 0o7777);
+      this.own(rel, this.sc.owners.toImage.map(found.stat.uid, found.stat.gid));
+      this.dirTimes.push([rel, found.stat.mtimeMs / 1000]);
+      return;
+    }
+    chmodSync(abs, mode ?? 0o755);
+    this.own(rel, this.owner);
+    if (mtime !== undefined) this.dirTimes.push([rel, mtime]);
+  }
+
+  file(rel: string, write: (abs: string) => void, mode: number, mtime: number): void {
+    this.parents(rel);
+    const abs = join(this.root, rel);
+    write(abs);
+    chmodSync(abs, mode);
+    this.own(rel, this.owner);
+    utimesSync(abs, mtime, mtime);
+  }
+
+  symlink(rel: string, target: string, mtime: number): void {
+    this.parents(rel);
+    const abs = join(this.root, rel);
+    symlinkSync(target, abs);
+    this.own(rel, this.owner);
+    lutimesSync(abs, mtime, mtime);
+  }
+
+  /** Directory times last: creating their contents changed them. */
+  finish(): void {
+    for (const [rel, t] of this.dirTimes.reverse()) utimesSync(join(this.root, rel), t, t);
+  }
+}
+
+export async function copyStep(sc: StepContext, state: ImageState, ev: StageEvaluator, ins: CopyInstruction): Promise<RunResult> {
+  const what = `${formatLocation(ins.loc)}: ${ins.kind}`;
+  const word = (raw: string) => ev.word(raw, ins.loc);
+  const dest = ins.json ? ins.dest : word(ins.dest);
+  const from = ins.from === undefined ? undefined : word(ins.from);
+  const chown = ins.chown === undefined ? undefined : word(ins.chown);
+  const chmodText = ins.chmod === undefined ? undefined : word(ins.chmod);
+  if (chmodText !== undefined && !/^[0-7]{1,4}$/.test(chmodText)) throw new BoxError("E_INVALID_INPUT", `${what}: invalid --chmod=${chmodText}: expected an octal mode such as 755`);
+  const chmod = chmodText === undefined ? undefined : Number.parseInt(chmodText, 8);
+  if (from !== undefined) {
+    // Another stage's content is named by its key: a lookup needs no flattening and no hashing.
+    const fromKey = await sc.stageKey(from);
+    const expanded = ins.sources.map((s) => (s.startsWith("<<") || ins.json ? s : word(s)));
+    const early = stepKey(state.key, { copy: ins.kind, from: fromKey, sources: expanded, dest, chown, chmod, link: ins.link });
+    const hit = sc.cache.get(early);
+    if (hit?.createdBy !== undefined) {
+      sc.events.cached?.(early);
+      return { ...(hit.layer ? { layer: hit.layer } : {}), createdBy: hit.createdBy, key: early, cached: true };
+    }
+    return copyFresh(sc, state, ev, ins, { dest, from, chown, chmod, key: early });
+  }
+  return copyFresh(sc, state, ev, ins, { dest, from, chown, chmod });
+}
+
+interface Expanded {
+  dest: string;
+  from: string | undefined;
+  chown: string | undefined;
+  chmod: number | undefined;
+  /** Set for COPY --from, whose key was computed without reading the sources. */
+  key?: string;
+}
+
+async function copyFresh(sc: StepContext, state: ImageState, ev: StageEvaluator, ins: CopyInstruction, x: Expanded): Promise<RunResult> {
+  const what = `${formatLocation(ins.loc)}: ${ins.kind}`;
+  const word = (raw: string) => ev.word(raw, ins.loc);
+  const { dest, from, chown, chmod } = x;
+  const root = from !== undefined ? await sc.stageRoot(from) : { dir: sc.context.dir, key: "context" };
+  const ignore = from !== undefined ? NO_IGNORE : sc.context.ignore;
+
+  const sources: Source[] = [];
+  let count = 0;
+  for (const raw of ins.sources) {
+    const heredoc = raw.startsWith("<<") ? ins.heredocs.find((h) => h.name === raw.slice(2)) : undefined;
+    if (heredoc) {
+      sources.push({ kind: "heredoc", name: heredoc.name, content: heredoc.expand ? expandHeredoc(heredoc.content, ev.lookup, ev.escape) : heredoc.content });
+      count++;
+      continue;
+    }
+    const src = ins.json ? raw : word(raw);
+    if (/^https?:\/\//.test(src)) {
+      if (ins.kind === "COPY") throw new BoxError("E_INVALID_INPUT", `${what}: source can't be a URL for COPY`, { hint: "use ADD to fetch a URL" });
+      sources.push({ kind: "url", url: src });
+      count++;
+      continue;
+    }
+    const items = matchSource(root.dir, src, ignore, what);
+    sources.push({ kind: "items", items });
+    count += items.length;
+  }
+
+  const lowers = lowerDirs((d) => layerRoot(sc.layout, d), state);
+  const destAbs = dest.startsWith("/") ? dest : resolveWorkdir(state.config.WorkingDir, dest);
+  const destRel = cleanPath(destAbs);
+  const slash = dest.endsWith("/") || dest === "." || dest.endsWith("/.");
+  if (count > 1 && !slash) {
+    throw new BoxError("E_INVALID_INPUT", `${what}: when using ${ins.kind} with more than one source file, the destination must be a directory and end with a /`);
+  }
+  const existingDir = destRel === "" || lookupPath(lowers, destRel)?.stat.isDirectory() === true;
+  const intoDir = slash || existingDir;
+
+  const hash = new Bun.CryptoHasher("sha256");
+  for (const s of sources) {
+    if (s.kind === "items") hash.update(hashItems(root.dir, s.items, ignore));
+    else if (s.kind === "heredoc") hash.update(`heredoc\0${s.name}\0${s.content}`);
+    else hash.update(`url\0${s.url}`);
+  }
+  const digest = hash.digest("hex");
+  const key = x.key ?? stepKey(state.key, { copy: ins.kind, from: root.key, digest, dest: destAbs, slash, chown, chmod, link: ins.link });
+  const single = sources.length === 1 && sources[0]?.kind === "items" && sources[0].items.length === 1 ? sources[0].items[0] : undefined;
+  const kindWord = count > 1 ? "multi" : single?.stat.isDirectory() ? "dir" : "file";
+  const createdBy = `/bin/sh -c #(nop) ${ins.kind === "COPY" && from !== undefined ? `COPY --from=${from} ` : `${ins.kind} `}${kindWord}:${digest} in ${destAbs} `;
+  const hit = x.key === undefined ? sc.cache.get(key) : undefined;
+  if (hit) {
+    sc.events.cached?.(key);
+    return { ...(hit.layer ? { layer: hit.layer } : {}), createdBy, key, cached: true };
+  }
+
+  const owner: [number, number] = chown === undefined ? [0, 0] : (() => {
+    const u = numericUser(lowers, chown, `${what} --chown`);
+    return [u.uid, u.gid] as [number, number];
+  })();
+  const tree = new LayerTree(join(sc.scratch("copy"), "diff"), sc, lowers, owner);
+  mkdirSync(tree.root, { recursive: true });
+  const target = (name: string) => (intoDir ? (destRel === "" ? name : `${destRel}/${name}`) : destRel);
+
+  for (const s of sources) {
+    if (s.kind === "heredoc") {
+      tree.file(target(s.name), (abs) => writeFileSync(abs, s.content), chmod ?? 0o644, 0);
+      continue;
+    }
+    if (s.kind === "url") {
+      const res = await fetch(s.url);
+      if (!res.ok) throw new BoxError("E_NOT_FOUND", `${what}: GET ${s.url}: ${res.status} ${res.statusText}`);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      const modified = Date.parse(res.headers.get("last-modified") ?? "");
+      const name = basename(new URL(s.url).pathname) || "index.html";
+      tree.file(target(name), (abs) => writeFileSync(abs, bytes), chmod ?? 0o600, Number.isNaN(modified) ? 0 : modified / 1000);
+      continue;
+    }
+    for (const item of s.items) {
+      if (item.stat.isDirectory()) {
+        const base = intoDir && count > 1 ? target("") : destRel;
+        const baseRel = base.replace(/\/$/, "");
+        tree.dir(baseRel, undefined);
+        for (const child of walkTree(root.dir, item.rel, ignore)) {
+          const rel = posix.join(baseRel, child.rel.slice(item.rel === "" ? 0 : item.rel.length + 1));
+          copyEntry(tree, child, rel, chmod);
+        }
+        continue;
+      }
+      if (ins.kind === "ADD" && item.stat.isFile() && (await isArchive(item.abs))) {
+        const dir = destRel;
+        tree.dir(dir, undefined);
+        await applyLayer(Bun.file(item.abs).stream(), dir === "" ? tree.root : join(tree.root, dir), { mode: "flat", rootless: sc.paths.rootless });
+        continue;
+      }
+      copyEntry(tree, item, target(basename(item.rel)), chmod);
+    }
+  }
+  tree.finish();
+  const layer = await storeLayerFromDir(sc.layout, tree.root, { owners: sc.owners.toImage, forced: tree.forced });
+  return { layer, createdBy, key, cached: false };
+}
+
+function copyEntry(tree: LayerTree, item: SourceItem, rel: string, chmod: number | undefined): void {
+  const st = item.stat;
+  const mtime = st.mtimeMs / 1000;
+  if (st.isDirectory()) tree.dir(rel, chmod ?? st.mode & 0o7777, mtime);
+  else if (st.isSymbolicLink()) tree.symlink(rel, readlinkSync(item.abs), mtime);
+  else if (st.isFile()) {
+    tree.file(rel, (abs) => (st.size > 1 << 20 ? copyFileSync(item.abs, abs) : writeFileSync(abs, readFileSync(item.abs))), chmod ?? st.mode & 0o7777, mtime);
+  }
+}

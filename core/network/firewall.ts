@@ -1,0 +1,109 @@
+/**
+ * NAT through the `nft` program, in one table box owns (`inet box`), so box never edits a rule
+ * it did not write and `nft delete table inet box` undoes everything. The rules are fixed; what
+ * changes per network and per container are set and map elements (subnets to masquerade,
+ * published ports), added and deleted by key, so no rule handle is ever tracked.
+ *
+ * Published ports are DNAT'd in prerouting (traffic from outside and from containers) and output
+ * (from the host itself, loopback included: `route_localnet` on the bridge lets 127.0.0.1 be
+ * routed there, and the masquerade rule gives the packet a source the container can answer).
+ */
+import { BoxError } from "../errors.ts";
+import type { PortMapping } from "./pool.ts";
+import { parseAddress } from "./ip.ts";
+
+export const TABLE = "inet box";
+
+const TABLE_TEXT = `table inet box {
+  map dnat4 { type inet_proto . inet_service : ipv4_addr . inet_service; }
+  map dnat4addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
+  map dnat6 { type inet_proto . inet_service : ipv6_addr . inet_service; }
+  map dnat6addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
+  set masq4 { type ipv4_addr; flags interval; }
+  set masq6 { type ipv6_addr; flags interval; }
+  set bridges { type ifname; }
+  set internal { type ifname; }
+  chain ports {
+    meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @dnat4addr
+    meta nfproto ipv4 dnat ip to meta l4proto . th dport map @dnat4
+    meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6addr
+    meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @dnat6
+  }
+  chain prerouting { type nat hook prerouting priority dstnat; policy accept; fib daddr type local jump ports; }
+  chain output { type nat hook output priority -100; policy accept; fib daddr type local jump ports; }
+  chain postrouting { type nat hook postrouting priority srcnat; policy accept;
+    ip saddr @masq4 ip daddr != @masq4 masquerade
+    ip6 saddr @masq6 ip6 daddr != @masq6 masquerade
+    ct status dnat ip saddr 127.0.0.0/8 oifname @bridges masquerade
+  }
+  chain guard { type filter hook prerouting priority raw; policy accept; iifname @bridges ip daddr 127.0.0.0/8 drop; }
+  chain forward { type filter hook forward priority filter; policy accept; iifname @internal drop; oifname @internal drop; }
+}
+`;
+
+function nft(args: string[], stdin?: string): { ok: boolean; stderr: string } {
+  let r: ReturnType<typeof Bun.spawnSync>;
+  try {
+    r = Bun.spawnSync(["nft", ...args], { stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin), stdout: "ignore", stderr: "pipe" });
+  } catch {
+    throw new BoxError("E_UNSUPPORTED", "cannot run `nft`: the program is missing", { hint: "install nftables (apt-get install nftables)" });
+  }
+  return { ok: r.exitCode === 0, stderr: r.stderr?.toString().trim().split("\n")[0] ?? "" };
+}
+
+function mustNft(args: string[], what: string, stdin?: string): void {
+  const r = nft(args, stdin);
+  if (!r.ok) throw new BoxError("E_SYSCALL", `nft: ${what}: ${r.stderr}`, { hint: "check that nf_tables is available (nft list ruleset)" });
+}
+
+/** Create box's table unless it exists (callers hold the pool lock, so two never race). */
+export function ensureTable(): void {
+  if (nft(["list", "table", "inet", "box"]).ok) return;
+  mustNft(["-f", "-"], "create table inet box", TABLE_TEXT);
+}
+
+export function deleteTable(): void {
+  nft(["delete", "table", "inet", "box"]);
+}
+
+/** Masquerade a network's subnets and guard its bridge; internal networks only get the guard. */
+export function addNetworkRules(bridge: string, subnets: string[], internal: boolean): void {
+  ensureTable();
+  const cmds = [`add element ${TABLE} bridges { ${bridge} }`];
+  if (internal) cmds.push(`add element ${TABLE} internal { ${bridge} }`);
+  else {
+    for (const s of subnets) cmds.push(`add element ${TABLE} ${s.includes(":") ? "masq6" : "masq4"} { ${s} }`);
+  }
+  mustNft(["-f", "-"], `rules of bridge ${bridge}`, `${cmds.join("\n")}\n`);
+}
+
+export function removeNetworkRules(bridge: string, subnets: string[]): void {
+  // One command per element: a missing one must not keep the others.
+  nft(["delete", "element", "inet", "box", "bridges", `{ ${bridge} }`]);
+  nft(["delete", "element", "inet", "box", "internal", `{ ${bridge} }`]);
+  for (const s of subnets) nft(["delete", "element", "inet", "box", s.includes(":") ? "masq6" : "masq4", `{ ${s} }`]);
+}
+
+/** The map elements of one published port: `[map, key, value]`. */
+export function portElements(p: PortMapping, ipv4?: string, ipv6?: string): [string, string, string][] {
+  const out: [string, string, string][] = [];
+  const host = p.hostIp === "" ? undefined : parseAddress(p.hostIp);
+  if (ipv4 && (!host || host.family === 4)) {
+    out.push(host ? ["dnat4addr", `${p.hostIp} . ${p.proto} . ${p.hostPort}`, `${ipv4} . ${p.containerPort}`] : ["dnat4", `${p.proto} . ${p.hostPort}`, `${ipv4} . ${p.containerPort}`]);
+  }
+  if (ipv6 && (!host || host.family === 6)) {
+    out.push(host ? ["dnat6addr", `${p.hostIp} . ${p.proto} . ${p.hostPort}`, `${ipv6} . ${p.containerPort}`] : ["dnat6", `${p.proto} . ${p.hostPort}`, `${ipv6} . ${p.containerPort}`]);
+  }
+  return out;
+}
+
+export function addPorts(ports: PortMapping[], ipv4?: string, ipv6?: string): void {
+  const elems = ports.flatMap((p) => portElements(p, ipv4, ipv6));
+  if (elems.length === 0) return;
+  ensureTable();
+  mustNft(["-f", "-"], "publish ports", `${elems.map(([m, k, v]) => `add element ${TABLE} ${m} { ${k} : ${v} }`).join("\n")}\n`);
+}
+
+export function removePorts(ports: PortMapping[], ipv4?: string, ipv6?: string): void {
+  for (const [m, k] of ports.flatMap((p) => portElements(p, ipv4, ipv6))) nft(["delete", "element", "inet", "box", m, `{ ${k} }`]);
+}

@@ -1,0 +1,91 @@
+/**
+ * The network of a container, set up while the shim holds its first process between clone and
+ * exec (a PreStartHook): the namespace exists, nothing in it runs yet. Returns the undo for a
+ * foreground container; a detached one is torn down by cleanupContainer and removeContainer.
+ */
+import { join } from "node:path";
+import { BoxError } from "../errors.ts";
+import type { BoxPaths } from "../paths.ts";
+import { parseAddHost } from "../runtime/etc.ts";
+import { parseNetworkChoice, type NetworkChoice, type RunOptions } from "../runtime/options.ts";
+import type { PreStartHook } from "../runtime/run.ts";
+import { attachContainer, detachContainer } from "./attach.ts";
+import { loadContainer, processStartTime } from "../state/containers.ts";
+import { readContainerNetwork, writeContainerNetwork } from "./pool.ts";
+import { allocatePorts, parseExpose, parsePublish, type PortRequest } from "./ports.ts";
+import { rootlessDefault, rootlessFallback, startPasta, startSlirp4netns, stopHelper } from "./rootless.ts";
+import { DEFAULT_NETWORK, findNetwork } from "./store.ts";
+
+export function networkFileOf(stateDir: string): string {
+  return join(stateDir, "network.json");
+}
+
+/** The network a container gets once `default` is resolved for this user. */
+export function resolveChoice(mode: string, rootless: boolean): Exclude<NetworkChoice, { kind: "default" }> {
+  const c = parseNetworkChoice(mode);
+  if (c.kind !== "default") return c;
+  if (!rootless) return { kind: "bridge", name: DEFAULT_NETWORK };
+  return { kind: rootlessDefault() };
+}
+
+export function portRequests(opts: Pick<RunOptions, "publish" | "publishAll" | "expose">): PortRequest[] {
+  const reqs = (opts.publish ?? []).flatMap(parsePublish);
+  if (opts.publishAll) {
+    for (const e of (opts.expose ?? []).flatMap(parseExpose)) {
+      if (!reqs.some((r) => r.containerPort === e.containerPort && r.proto === e.proto)) reqs.push(e);
+    }
+  }
+  return reqs;
+}
+
+/** The hooks a container's network needs: none for none and host. */
+export function networkHooks(paths: BoxPaths, opts: RunOptions): PreStartHook[] {
+  const choice = resolveChoice(opts.network, paths.rootless);
+  const ports = portRequests(opts);
+  if (choice.kind === "none" || choice.kind === "host") return [];
+  if (choice.kind === "pasta" || choice.kind === "slirp4netns") {
+    const isDefault = parseNetworkChoice(opts.network).kind === "default";
+    return [async ({ pid, record }) => {
+      const mapped = await allocatePorts(ports, []);
+      const pidFile = join(record.dirs.state, "pasta.pid");
+      let mode: string = choice.kind;
+      let helper: number;
+      try {
+        helper = choice.kind === "pasta" ? await startPasta(pid, mapped, pidFile) : await startSlirp4netns(pid, mapped);
+      } catch (e) {
+        // The default falls back to slirp4netns when pasta cannot run (pasta refuses a host
+        // without an interface holding a default route); an explicit --network pasta fails.
+        if (!isDefault || choice.kind !== "pasta" || mapped.length > 0 || rootlessFallback() === undefined) throw e;
+        helper = await startSlirp4netns(pid, mapped);
+        mode = "slirp4netns";
+      }
+      const startTime = processStartTime(helper);
+      writeContainerNetwork(networkFileOf(record.dirs.state), { mode, helper: { pid: helper, ...(startTime ? { startTime } : {}) }, attachments: [], ports: mapped });
+      return () => stopHelper(helper, startTime);
+    }];
+  }
+  if (paths.rootless) {
+    throw new BoxError("E_UNSUPPORTED", `--network ${choice.name}: bridge networks need root`, { hint: "rootless containers use --network pasta (the default), slirp4netns or none" });
+  }
+  const network = findNetwork(paths, choice.name);
+  return [async ({ pid, record, spec }) => {
+    const id = record.config.id;
+    await attachContainer(paths, {
+      id, name: record.config.name, hostname: spec.hostname, hostsPath: record.dirs.hosts, networkFile: networkFileOf(record.dirs.state),
+      extraHosts: (opts.addHosts ?? []).map(parseAddHost), pid,
+    }, { network, ifname: "eth0", ports, ...(opts.ip ? { ip: opts.ip } : {}), ...(opts.ip6 ? { ip6: opts.ip6 } : {}) });
+    return async () => {
+      await detachContainer(paths, id);
+    };
+  }];
+}
+
+/** Network teardown for a container that is gone (detached exit, rm). */
+export async function teardownNetwork(paths: BoxPaths, id: string): Promise<void> {
+  const r = loadContainer(paths, id);
+  if (r) {
+    const helper = readContainerNetwork(networkFileOf(r.dirs.state))?.helper;
+    if (helper) stopHelper(helper.pid, helper.startTime);
+  }
+  await detachContainer(paths, id);
+}

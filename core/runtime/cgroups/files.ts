@@ -1,0 +1,45 @@
+/**
+ * Reading and writing cgroup interface files. A failed write names the file, the value and the
+ * errno, because the kernel's EINVAL is all the reason it gives (crun's "write `path`" format).
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { BoxError, errnoName, errnoText } from "../../errors.ts";
+
+export function writeCgroupFile(path: string, value: string | number): void {
+  try {
+    writeFileSync(path, String(value));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const errno = Math.abs(err.errno ?? 0);
+    const why = errno ? `${errnoName(errno)} (${errnoText(errno)})` : err.message;
+    throw new BoxError(errno === 1 || errno === 13 ? "E_PERMISSION" : "E_SYSCALL", `write \`${value}\` to \`${path}\`: ${why}`, { cause: e });
+  }
+}
+
+/** The file's text, or undefined when the group has no such file (its controller is elsewhere). */
+export function readCgroupFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+export function readNumber(path: string): number | undefined {
+  const t = readCgroupFile(path)?.trim();
+  if (t === undefined || t === "" || t === "max") return undefined;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** `key value` lines (memory.stat, cpu.stat, memory.events, memory.oom_control). */
+export function readKeyed(path: string): Map<string, number> | undefined {
+  const t = readCgroupFile(path);
+  if (t === undefined) return undefined;
+  const out = new Map<string, number>();
+  for (const line of t.split("\n")) {
+    const sp = line.indexOf(" ");
+    if (sp > 0) out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return out;
+}

@@ -1,0 +1,213 @@
+/**
+ * Networking end to end. Every box here runs inside a network namespace this file creates
+ * (`ip netns add boxtest-...`), so box0, the veths, the nft table and the forwarding switches
+ * live and die with it: nothing touches the host's own interfaces, and all traffic stays on that
+ * namespace's loopback and bridges.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { commandFor, makeEnv, type BoxEnv, type Result } from "../helpers/box.ts";
+import { can } from "../helpers/requires.ts";
+
+const haveIp = Bun.which("ip") !== null && Bun.which("nft") !== null;
+
+function netnsName(): string {
+  return `boxtest-${Math.random().toString(16).slice(2, 10)}`;
+}
+
+function sh(cmd: string[]): Result {
+  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+/** Run `cmd` inside the test's namespace. */
+async function inNs(ns: string, cmd: string[], env: Record<string, string> = {}): Promise<Result> {
+  const proc = Bun.spawn(["ip", "netns", "exec", ns, ...cmd], { stdout: "pipe", stderr: "pipe", env: { ...process.env, BOX_DEBUG: "", ...env } });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 20000);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+interface Ctx {
+  ns: string;
+  env: BoxEnv;
+  config: string;
+  box(args: string[]): Promise<Result>;
+}
+
+function setup(kind: "root" | "rootless"): Ctx {
+  const ns = netnsName();
+  const env = makeEnv(kind);
+  const config = join(env.root, "..", "config");
+  mkdirSync(config, { recursive: true });
+  const ctx: Ctx = { ns, env, config, box: (args) => inNs(ns, commandFor(env, args), { BOX_CONFIG: config }) };
+  return ctx;
+}
+
+async function until(fn: () => Promise<boolean>, ms = 3000): Promise<boolean> {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    if (await fn()) return true;
+    await Bun.sleep(30);
+  }
+  return false;
+}
+
+const HTTPD = "mkdir -p /w && echo hello-from-$(hostname) > /w/index.html && exec httpd -f -p 8080 -h /w";
+
+describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private network namespace)${!can.root || !haveIp ? " (skipped: needs root, ip and nft)" : ""}`, () => {
+  let c: Ctx;
+  beforeAll(async () => {
+    c = setup("root");
+    expect(sh(["ip", "netns", "add", c.ns]).code).toBe(0);
+    sh(["ip", "-n", c.ns, "link", "set", "lo", "up"]);
+    writeFileSync(join(c.config, "config.json"), JSON.stringify({ ipv6: true, fixedCidrV6: "fd00:88::/64" }));
+    expect((await c.box(["pull", "-q", "base"])).code).toBe(0);
+  });
+  afterAll(async () => {
+    const all = await c.box(["ps", "-aq", "--no-trunc"]);
+    for (const id of all.stdout.split("\n").filter(Boolean)) await c.box(["rm", "-f", id]);
+    sh(["ip", "netns", "del", c.ns]);
+    c.env.dispose();
+  });
+
+  test("two containers on the default bridge reach each other over IPv4 and IPv6, by address and by name", async () => {
+    expect((await c.box(["run", "-d", "--name", "alpha", "--hostname", "alpha", "base", "sh", "-c", HTTPD])).code).toBe(0);
+    expect((await c.box(["run", "-d", "--name", "beta", "--hostname", "beta", "base", "sh", "-c", HTTPD])).code).toBe(0);
+    const fmt = "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.GlobalIPv6Address}} {{.NetworkSettings.Gateway}} {{.NetworkSettings.IPv6Gateway}} {{.NetworkSettings.MacAddress}}";
+    const a = (await c.box(["inspect", "--format", fmt, "alpha"])).stdout.trim().split(" ");
+    const b = (await c.box(["inspect", "--format", fmt, "beta"])).stdout.trim().split(" ");
+    expect(a[0]).toMatch(/^172\.17\.0\.\d+$/);
+    expect(a[1]).toMatch(/^fd00:88::[0-9a-f]+$/);
+    expect(a[2]).toBe("172.17.0.1");
+    expect(a[3]).toBe("fe80::1");
+    expect(a[4]).toMatch(/^02:42:ac:11:00:[0-9a-f]{2}$/);
+    expect(b[0]).not.toBe(a[0]);
+    // The bridge holds fe80::1/64, and the containers route IPv6 through it.
+    expect(sh(["ip", "-n", c.ns, "-6", "addr", "show", "dev", "box0"]).stdout).toContain("inet6 fe80::1/64");
+    const script = [
+      `wget -qO- http://${b[0]}:8080/`, `wget -qO- http://[${b[1]}]:8080/`, "wget -qO- http://beta:8080/",
+      `ping -c1 -W2 ${b[0]} >/dev/null && echo ping4`, `ping -c1 -W2 ${b[1]} >/dev/null && echo ping6`, "ping -c1 -W2 beta >/dev/null && echo pingname",
+      "ip -6 route show default",
+    ].join("; ");
+    const r = await c.box(["exec", "alpha", "sh", "-c", script]);
+    expect(r.stdout).toContain("hello-from-beta\nhello-from-beta\nhello-from-beta\nping4\nping6\npingname\ndefault via fe80::1 dev eth0");
+    // beta started after alpha: its name reached alpha's /etc/hosts when it joined, and back.
+    const back = await c.box(["exec", "beta", "sh", "-c", "wget -qO- http://alpha:8080/; grep -c alpha /etc/hosts"]);
+    expect(back.stdout).toBe("hello-from-alpha\n2\n");
+    await c.box(["rm", "-f", "alpha", "beta"]);
+  });
+
+  test("a published port answers on the namespace's loopback (IPv4) and the bridge's IPv6 address; nft entries go with rm", async () => {
+    expect((await c.box(["run", "-d", "--name", "pub", "-p", "18080:8080", "base", "sh", "-c", HTTPD])).code).toBe(0);
+    expect((await c.box(["port", "pub"])).stdout).toBe("8080/tcp -> 0.0.0.0:18080\n8080/tcp -> [::]:18080\n");
+    expect((await c.box(["inspect", "--format", "{{json .NetworkSettings.Ports}}", "pub"])).stdout.trim()).toBe('{"8080/tcp":[{"HostIp":"0.0.0.0","HostPort":"18080"},{"HostIp":"::","HostPort":"18080"}]}');
+    expect(await until(async () => (await inNs(c.ns, ["curl", "-s", "-m", "2", "http://127.0.0.1:18080/"])).stdout.startsWith("hello-from-"))).toBe(true);
+    expect((await inNs(c.ns, ["curl", "-s", "-m", "2", "http://[fd00:88::1]:18080/"])).stdout).toStartWith("hello-from-");
+    // A host port another container holds is refused, with the way out.
+    const taken = await c.box(["run", "--rm", "-p", "18080:80", "base", "true"]);
+    expect(taken.code).toBe(125);
+    expect(taken.stderr).toBe("box: host port 18080/tcp is already allocated; publish on another host port, e.g. -p 8081:80, or stop what holds it\n");
+    expect(sh(["ip", "netns", "exec", c.ns, "nft", "list", "map", "inet", "box", "dnat4"]).stdout).toContain("tcp . 18080 : 172.17.0.");
+    expect((await c.box(["rm", "-f", "pub"])).code).toBe(0);
+    const after = sh(["ip", "netns", "exec", c.ns, "nft", "list", "table", "inet", "box"]).stdout;
+    expect(after).not.toContain("18080");
+    expect((await inNs(c.ns, ["curl", "-s", "-m", "1", "http://127.0.0.1:18080/"])).stdout).toBe("");
+  });
+
+  test("addresses return to the pool: after rm, after a --rm exit, and after kill -9 of container and monitor", async () => {
+    const ip = async () => (await c.box(["run", "--rm", "base", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"])).stdout.trim();
+    const first = await ip();
+    expect(first).toMatch(/^172\.17\.0\.\d+\/16$/);
+    expect(await ip()).toBe(first);
+    const d = await c.box(["run", "-d", "--name", "victim", "base", "sleep", "60"]);
+    const id = d.stdout.trim();
+    expect((await c.box(["inspect", "--format", "{{.NetworkSettings.IPAddress}}/16", "victim"])).stdout.trim()).toBe(first);
+    expect(await ip()).not.toBe(first);
+    const state = JSON.parse(readFileSync(join(c.env.runroot, "containers", id, "state.json"), "utf8")) as { pid: number; shimPid: number };
+    process.kill(state.shimPid, "SIGKILL");
+    process.kill(state.pid, "SIGKILL");
+    await Bun.sleep(100);
+    // Nobody cleaned up, yet the address is free again: its owner is dead.
+    expect(await ip()).toBe(first);
+    await c.box(["rm", "-f", "victim"]);
+    expect(sh(["ip", "-n", c.ns, "-o", "link", "show", "type", "veth"]).stdout).toBe("");
+  });
+
+  test("user networks: create with IPv4 and IPv6 subnets, connect, disconnect, rm, prune", async () => {
+    const created = await c.box(["network", "create", "--subnet", "10.77.0.0/24", "--gateway", "10.77.0.254", "--ipv6", "--subnet", "fd00:77::/64", "appnet"]);
+    expect(created.code).toBe(0);
+    expect((await c.box(["network", "ls", "--quiet"])).stdout.split("\n").filter(Boolean).length).toBe(2);
+    const inspect = JSON.parse((await c.box(["network", "inspect", "appnet"])).stdout) as { IPAM: { Config: unknown[] }; EnableIPv6: boolean }[];
+    expect(inspect[0]?.IPAM.Config).toEqual([{ Subnet: "10.77.0.0/24", Gateway: "10.77.0.254" }, { Subnet: "fd00:77::/64", Gateway: "fd00:77::1" }]);
+    expect((await c.box(["run", "-d", "--name", "srv", "--network", "appnet", "--ip", "10.77.0.10", "base", "sh", "-c", HTTPD])).code).toBe(0);
+    const r = await c.box(["run", "--rm", "--network", "appnet", "base", "sh", "-c", "wget -qO- http://srv:8080/ && wget -qO- http://10.77.0.10:8080/ && ip -6 route show default"]);
+    expect(r.stdout).toMatch(/^hello-from-\w+\nhello-from-\w+\ndefault via fd00:77::1 dev eth0/);
+    // The default bridge cannot reach it until connected.
+    expect((await c.box(["run", "-d", "--name", "client", "base", "sleep", "60"])).code).toBe(0);
+    expect((await c.box(["network", "connect", "appnet", "client"])).code).toBe(0);
+    expect((await c.box(["exec", "client", "wget", "-qO-", "http://srv:8080/"])).stdout).toStartWith("hello-from-");
+    expect((await c.box(["network", "disconnect", "appnet", "client"])).code).toBe(0);
+    expect((await c.box(["exec", "client", "ip", "link", "show", "eth1"])).code).not.toBe(0);
+
+    const inUse = await c.box(["network", "rm", "appnet"]);
+    expect(inUse.code).toBe(1);
+    expect(inUse.stderr).toBe("box: network appnet is in use by container srv; remove that container first (box rm -f srv)\n");
+    await c.box(["rm", "-f", "srv", "client"]);
+    expect((await c.box(["network", "create", "spare"])).code).toBe(0);
+    expect((await c.box(["network", "rm", "appnet"])).stdout).toBe("appnet\n");
+    expect(sh(["ip", "-n", c.ns, "link", "show", "type", "bridge"]).stdout).not.toContain("br-");
+    expect((await c.box(["network", "prune", "-f"])).stdout).toBe("Deleted Networks:\nspare\n");
+  });
+
+  test("bad input: overlapping subnets, an invalid CIDR, an unknown network", async () => {
+    const overlap = await c.box(["network", "create", "--subnet", "172.17.5.0/24", "clash"]);
+    expect(overlap.code).toBe(125);
+    expect(overlap.stderr).toBe("box: subnet 172.17.5.0/24 overlaps network box (172.17.0.0/16); choose a subnet that overlaps no other network, or omit --subnet to get a free one\n");
+    const bad = await c.box(["network", "create", "--subnet", "10.1.2.300/24", "bad"]);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toBe("box: --subnet: invalid CIDR `10.1.2.300/24`; write a subnet as ADDRESS/PREFIX, e.g. 10.89.0.0/24 or fd00:89::/64\n");
+    const missing = await c.box(["run", "--rm", "--network", "nosuchnet", "base", "true"]);
+    expect(missing.code).toBe(125);
+    expect(missing.stderr).toBe("box: network nosuchnet not found; list networks with box network ls, or create it with box network create\n");
+    const badPort = await c.box(["run", "--rm", "-p", "99999:80", "base", "true"]);
+    expect(badPort.stderr).toStartWith("box: -p 99999:80: port `99999` is out of range 1-65535;");
+  });
+});
+
+describe.skipIf(!can.rootlessUser || !haveIp || !Bun.which("pasta"))(`rootless publishing through pasta${!can.rootlessUser || !Bun.which("pasta") ? " (skipped: needs the boxtest user and pasta)" : ""}`, () => {
+  let c: Ctx;
+  beforeAll(async () => {
+    c = setup("rootless");
+    sh(["ip", "netns", "add", c.ns]);
+    // pasta copies the addresses and routes of an interface with a default route; a veth pair
+    // inside the test namespace stands in for the host's uplink.
+    for (const cmd of [
+      ["link", "set", "lo", "up"], ["link", "add", "up0", "type", "veth", "peer", "name", "up1"], ["addr", "add", "192.0.2.1/24", "dev", "up0"],
+      ["link", "set", "up0", "up"], ["link", "set", "up1", "up"], ["route", "add", "default", "via", "192.0.2.254"],
+    ]) sh(["ip", "-n", c.ns, ...cmd]);
+    expect((await c.box(["pull", "-q", "base"])).code).toBe(0);
+  });
+  afterAll(async () => {
+    const all = await c.box(["ps", "-aq", "--no-trunc"]);
+    for (const id of all.stdout.split("\n").filter(Boolean)) await c.box(["rm", "-f", id]);
+    sh(["ip", "netns", "del", c.ns]);
+    c.env.dispose();
+  });
+
+  test("a rootless container's published port answers on loopback", async () => {
+    const r = await c.box(["run", "-d", "--name", "pweb", "-p", "18090:8080", "base", "sh", "-c", HTTPD]);
+    expect(r.code).toBe(0);
+    expect(await until(async () => (await inNs(c.ns, ["curl", "-s", "-m", "2", "http://127.0.0.1:18090/"])).stdout.startsWith("hello-from-"))).toBe(true);
+    expect((await c.box(["port", "pweb", "8080"])).stdout).toBe("0.0.0.0:18090\n[::]:18090\n");
+    await c.box(["rm", "-f", "pweb"]);
+  });
+
+  test("a bridge network is refused with the rootless alternatives", async () => {
+    const r = await c.box(["run", "--rm", "--network", "bridge", "base", "true"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe("box: --network box: bridge networks need root; rootless containers use --network pasta (the default), slirp4netns or none\n");
+  });
+});
