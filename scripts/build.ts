@@ -5,7 +5,7 @@
  */
 import { $ } from "bun";
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 
 const repo = join(import.meta.dir, "..");
 const build = join(repo, "build");
@@ -95,8 +95,10 @@ await compileShim();
 await buildBase();
 await writeBaseDigest();
 if (!process.argv.includes("--assets-only")) {
-  mkdirSync(join(repo, "dist"), { recursive: true });
-  await $`${process.execPath} build --compile --minify --bytecode --sourcemap=none ${join(repo, "cli/main.ts")} --outfile ${join(repo, "dist/box")}`.quiet();
-  const size = statSync(join(repo, "dist/box")).size;
-  console.log(`dist/box: ${(size / 1048576).toFixed(1)} MiB`);
+  // BOX_OUT lets several people (or agents) build from one tree without replacing each other's binary.
+  const outfile = process.env.BOX_OUT ? resolve(process.env.BOX_OUT) : join(repo, "dist/box");
+  mkdirSync(dirname(outfile), { recursive: true });
+  await $`${process.execPath} build --compile --minify --bytecode --sourcemap=none ${join(repo, "cli/main.ts")} --outfile ${outfile}`.quiet();
+  const size = statSync(outfile).size;
+  console.log(`${relative(repo, outfile)}: ${(size / 1048576).toFixed(1)} MiB`);
 }

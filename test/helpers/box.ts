@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export const REPO = join(import.meta.dir, "../..");
-export const BOX = join(REPO, "dist/box");
+/** BOX_BIN points the tests at another build (see BOX_OUT in scripts/build.ts). */
+export const BOX = process.env.BOX_BIN ?? join(REPO, "dist/box");
 export const TEST_USER = "boxtest";
 
 export interface Result {
