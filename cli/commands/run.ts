@@ -1,6 +1,6 @@
 /** `box run [OPTIONS] IMAGE [COMMAND [ARG...]]` */
 import { BoxError } from "../../core/errors.ts";
-import { resolveRunImage } from "../../core/image/run-image.ts";
+import { parsePullPolicy, resolveRunImage } from "../../core/image/run-image.ts";
 import { createContainer, runContainer, type RunOptions } from "../../core/runtime/run.ts";
 import { parseRestartPolicy } from "../../core/runtime/restart-policy.ts";
 import { mark } from "../../core/trace.ts";
@@ -9,7 +9,8 @@ import { isatty } from "../../core/terminal.ts";
 import { parseFlags, renderHelp, type FlagTable } from "../args.ts";
 import { exitCommand, pathsFor, type GlobalOptions } from "../context.ts";
 import type { Command } from "./index.ts";
-import { out } from "../render/output.ts";
+import { err, out } from "../render/output.ts";
+import { LayerProgress } from "../render/progress.ts";
 import { parseResources } from "../../core/runtime/resources.ts";
 import { RESOURCE_FLAGS, resourceFlags } from "./update.ts";
 
@@ -25,6 +26,7 @@ export const RUN_FLAGS: FlagTable = {
   ip: { type: "string", description: "IPv4 address (e.g., 10.88.0.20)" },
   ip6: { type: "string", description: "IPv6 address (e.g., fd00:88::20)" },
   publish: { type: "list", short: "p", description: "Publish a container's port(s) to the host ([ip:]host:container[/tcp|udp])" },
+  pull: { type: "string", description: "Pull image before running (always, missing, never)", default: "missing" },
   "publish-all": { type: "boolean", short: "P", description: "Publish all exposed ports to random ports" },
   entrypoint: { type: "string", description: "Overwrite the default ENTRYPOINT of the image" },
   env: { type: "list", short: "e", description: "Set environment variables" },
@@ -99,7 +101,16 @@ export async function runOrCreate(argv: string[], globals: GlobalOptions, create
     const resources = parseResources(resourceFlags(flags));
     const paths = pathsFor(globals);
     mark("run: flags parsed");
-    const image = await resolveRunImage(paths, { ref: imageRef as string, rootfs });
+    const progress = isatty(2) ? new LayerProgress("Pull complete", err) : undefined;
+    const image = await resolveRunImage(paths, {
+      ref: imageRef as string,
+      rootfs,
+      policy: parsePullPolicy(flags.pull as string),
+      pull: {
+        announce: (ref) => err(`Unable to find image '${ref}' locally\n`),
+        ...(progress ? { onEvent: (e) => (e.type === "resolved" ? progress.start(e.layers.map((l) => l.digest)) : progress.update(e.digest, e.status, e.done, e.total)) } : {}),
+      },
+    }).finally(() => progress?.finish());
     mark("run: image resolved");
     // The shim reads the window size from the terminal itself; 0x0 asks it to.
     const size = tty ? { rows: 0, cols: 0 } : undefined;

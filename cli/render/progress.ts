@@ -31,7 +31,8 @@ export class LayerProgress {
   private drawn = 0;
   private last = 0;
 
-  constructor(private readonly doneLabel = "Pull complete") {}
+  /** `write` is stderr for the pull that `box run` makes, so the container's stdout stays its own. */
+  constructor(private readonly doneLabel = "Pull complete", private readonly write: (text: string) => void = out) {}
 
   /** Declare the layers up front so the lines keep the manifest's order. */
   start(digests: string[]): void {
@@ -67,6 +68,6 @@ export class LayerProgress {
     let text = this.drawn > 0 ? `\x1b[${this.drawn}A` : "";
     for (const [digest, row] of this.rows) text += `\r\x1b[2K${this.line(digest, row)}\n`;
     this.drawn = this.rows.size;
-    out(text);
+    this.write(text);
   }
 }

@@ -6,6 +6,7 @@
 import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import { BoxError } from "../errors.ts";
+import type { PullOptions } from "./copy/pull.ts";
 import type { BoxPaths } from "../paths.ts";
 import type { RunnableImage } from "../runtime/run.ts";
 import { parseImageConfig } from "../schema/oci.ts";
@@ -61,7 +62,23 @@ export function runnableImage(layout: StoreLayout, image: ImageRecord, name: str
   };
 }
 
-export async function resolveRunImage(paths: BoxPaths, req: { ref: string; rootfs?: string | undefined }): Promise<RunnableImage> {
+export interface RunImagePull extends PullOptions {
+  /** Called once before a pull starts, so the caller can say why (docker: "Unable to find image"). */
+  announce?: (ref: string) => void;
+}
+
+/** docker run --pull: when to ask the registry. */
+export type PullPolicy = "missing" | "always" | "never";
+
+export function parsePullPolicy(value: string): PullPolicy {
+  if (value === "missing" || value === "always" || value === "never") return value;
+  throw new BoxError("E_INVALID_INPUT", `--pull: invalid pull policy \`${value}\``, { hint: "use missing (the default), always or never" });
+}
+
+export async function resolveRunImage(
+  paths: BoxPaths,
+  req: { ref: string; rootfs?: string | undefined; pull?: RunImagePull; policy?: PullPolicy },
+): Promise<RunnableImage> {
   if (req.rootfs !== undefined) return directoryImage(req.rootfs);
   const layout = storeLayout(paths.storage);
   if (isBaseReference(req.ref)) {
@@ -69,9 +86,13 @@ export async function resolveRunImage(paths: BoxPaths, req: { ref: string; rootf
     return runnableImage(layout, base, "base");
   }
   const found = findImage(readIndex(layout), req.ref, loadRegistriesConfig(paths).search);
-  if (found !== undefined) return runnableImage(layout, found, req.ref);
+  if (found !== undefined && req.policy !== "always") return runnableImage(layout, found, req.ref);
+  if (found === undefined && req.policy === "never") {
+    throw new BoxError("E_NOT_FOUND", `image \`${req.ref}\` is not known locally and --pull=never forbids pulling it`, { hint: `pull it first with box pull ${req.ref}` });
+  }
   // Loaded only now: a run of a local image never pays for the registry client.
   const { pullImage } = await import("./copy/pull.ts");
-  const pulled = await pullImage(paths, req.ref);
+  if (found === undefined) req.pull?.announce?.(req.ref);
+  const pulled = await pullImage(paths, req.ref, req.pull);
   return runnableImage(layout, pulled.image, req.ref);
 }

@@ -72,9 +72,17 @@ describe.skipIf(!hasRegistryBinary)(`images against the reference registry${hasR
     }
   });
 
-  test("box run pulls an image that is not local, as docker run does", async () => {
+  test("box run pulls an image that is not local, as docker run does; --pull never and always", async () => {
+    const never = await box(env, ["run", "--rm", "--pull", "never", "--network", "none", `${reg.host}/box/autopull`]);
+    expect(never).toEqual({ code: 125, stdout: "", stderr: `box: image \`${reg.host}/box/autopull\` is not known locally and --pull=never forbids pulling it; pull it first with box pull ${reg.host}/box/autopull\n` });
     const run = await box(env, ["run", "--rm", "--network", "none", `${reg.host}/box/autopull`]);
-    expect(run).toEqual({ code: 0, stdout: "auto-pulled\n", stderr: "" });
+    // The reason goes to stderr, as docker's does, so the container's stdout stays its own.
+    expect(run).toEqual({ code: 0, stdout: "auto-pulled\n", stderr: `Unable to find image '${reg.host}/box/autopull' locally\n` });
+    const local = await box(env, ["run", "--rm", "--network", "none", `${reg.host}/box/autopull`]);
+    expect(local).toEqual({ code: 0, stdout: "auto-pulled\n", stderr: "" });
+    const always = await box(env, ["run", "--rm", "--pull", "always", "--network", "none", `${reg.host}/box/autopull`]);
+    expect(always).toEqual({ code: 0, stdout: "auto-pulled\n", stderr: "" });
+    expect((await box(env, ["run", "--rm", "--pull", "sometimes", "base", "true"])).stderr).toBe("box: --pull: invalid pull policy `sometimes`; use missing (the default), always or never\n");
     expect((await box(env, ["images", "--format", "{{.Repository}}:{{.Tag}}", `${reg.host}/box/autopull`])).stdout).toBe(`${reg.host}/box/autopull:latest\n`);
   });
 
@@ -190,7 +198,7 @@ describe.skipIf(!hasRegistryBinary)(`images against the reference registry${hasR
     const copied = Bun.spawnSync(["skopeo", "copy", "--quiet", "--format", "v2s2", "--dest-tls-verify=false", `oci:${layoutDir}:v1`, `docker://${reg.host}/skopeo/img:v1`]);
     expect(copied.stderr.toString()).toBe("");
     const run = await box(env, ["run", "--rm", "--network", "none", `${reg.host}/skopeo/img:v1`]);
-    expect(run).toEqual({ code: 0, stdout: "from skopeo\n2\n", stderr: "" });
+    expect(run).toEqual({ code: 0, stdout: "from skopeo\n2\n", stderr: `Unable to find image '${reg.host}/skopeo/img:v1' locally\n` });
     const inspect = JSON.parse((await box(env, ["image", "inspect", `${reg.host}/skopeo/img:v1`])).stdout) as { Manifest: { MediaType: string } }[];
     expect(inspect[0]?.Manifest.MediaType).toBe("application/vnd.docker.distribution.manifest.v2+json");
   });
@@ -218,7 +226,7 @@ describe.skipIf(!hasRegistryBinary)(`images against the reference registry${hasR
   test("a short name is pulled only through the configured search registries", async () => {
     const refused = await box(env, ["run", "--rm", "--network", "none", "autopull", "true"]);
     expect(refused.code).toBe(125);
-    expect(refused.stderr).toStartWith("box: image `autopull` is not known locally, and no search registries are configured to pull a short name from; ");
+    expect(refused.stderr).toStartWith("Unable to find image 'autopull' locally\nbox: image `autopull` is not known locally, and no search registries are configured to pull a short name from; ");
     const config = join(scratch, "config");
     mkdirSync(config, { recursive: true });
     writeFileSync(join(config, "registries.json"), JSON.stringify({ "unqualified-search-registries": [reg.host] }));

@@ -344,7 +344,7 @@ describe("box run: bad input", () => {
   const cases: [string, string[], number, string][] = [
     ["unknown flag", ["run", "--frobnicate", "base", "true"], 125, "box: unknown flag: --frobnicate; see 'box run --help'\n"],
     ["unknown shorthand flag", ["run", "-Z", "base", "true"], 125, "box: unknown shorthand flag: 'Z' in -Z; see 'box run --help'\n"],
-    ["missing image", ["run", "--rm", "nosuchimage", "true"], 125, "box: image `nosuchimage` is not known locally, and no search registries are configured to pull a short name from; write the registry into the name (e.g. docker.io/library/nosuchimage) or list registries under \"unqualified-search-registries\" in /etc/box/registries.json\n"],
+    ["missing image", ["run", "--rm", "nosuchimage", "true"], 125, "Unable to find image 'nosuchimage' locally\nbox: image `nosuchimage` is not known locally, and no search registries are configured to pull a short name from; write the registry into the name (e.g. docker.io/library/nosuchimage) or list registries under \"unqualified-search-registries\" in /etc/box/registries.json\n"],
     ["no image at all", ["run"], 125, "box: \"box run\" requires at least 1 argument; usage: box run [OPTIONS] IMAGE [COMMAND] [ARG...]\n"],
     ["-v source that does not exist", ["run", "--rm", "-v", "/no/such/dir:/x", "base", "true"], 125, "box: bind source path `/no/such/dir` does not exist; create it first, or check the path given to -v/--mount\n"],
     ["-v with a relative container path", ["run", "--rm", "-v", "/tmp:rel", "base", "true"], 125, "box: -v: unknown option `rel` in `/tmp:rel`; valid options are ro, rw, z, Z\n"],
