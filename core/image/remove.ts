@@ -77,7 +77,7 @@ export function removeImages(paths: BoxPaths, queries: string[], options: { forc
   const errors: BoxError[] = [];
   return exclusively(layout, () => {
     updateIndex(layout, (index) => {
-      const used = containersByImage(paths.state, index, search);
+      const used = containersByImage(paths, index, search);
       for (const q of queries) {
         try {
           removeOne(index, q, options.force, used, search, events);
@@ -98,7 +98,7 @@ export function pruneImages(paths: BoxPaths, options: { all: boolean }): RemoveR
   const events: RemoveEvent[] = [];
   return exclusively(layout, () => {
     updateIndex(layout, (index) => {
-      const used = containersByImage(paths.state, index, search);
+      const used = containersByImage(paths, index, search);
       index.images = index.images.filter((image) => {
         if (used.has(image.id) || (!options.all && image.names.length > 0)) return true;
         for (const n of image.names) events.push({ type: "untagged", name: shortName(n) });

@@ -51,6 +51,7 @@ export function runnableImage(layout: StoreLayout, image: ImageRecord, name: str
   const env = c.Env ?? [];
   return {
     name,
+    id: image.id,
     layers,
     config: {
       env: env.some((e) => e.startsWith("PATH=")) ? env : [...BASE_ENV, ...env],

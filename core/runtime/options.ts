@@ -14,6 +14,8 @@ import type { NetworkMode, ResolvedMount } from "./spec.ts";
 /** What the image contributes: its layers (topmost first) and the run configuration. */
 export interface RunnableImage {
   name: string;
+  /** The stored image's ID (its config digest); absent for --rootfs directories. */
+  id?: string;
   layers: string[];
   config: {
     env: string[];

@@ -127,6 +127,7 @@ export function createContainer(paths: BoxPaths, image: RunnableImage, opts: Run
     name: name as string,
     created: new Date().toISOString(),
     image: image.name,
+    ...(image.id !== undefined ? { imageId: image.id } : {}),
     layers: image.layers,
     imageConfig: image.config,
     options: { ...opts },

@@ -75,6 +75,8 @@ export const ContainerConfigSchema = v.object({
   name: v.string(),
   created: v.string(),
   image: v.string(),
+  /** The stored image's ID, so image removal knows the image is in use whatever it is named now. */
+  imageId: v.optional(v.string()),
   layers: strings,
   imageConfig: ImageRunConfigSchema,
   options: RunOptionsSchema,
