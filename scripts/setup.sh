@@ -8,7 +8,7 @@ PACKAGES=(
   busybox-static   # the seed of the built-in `base` image and of test images
   gcc libc6-dev musl-tools  # compile the shim (ffi/shim/*.c) at build time, statically with musl
   uidmap           # newuidmap/newgidmap for rootless subordinate id ranges
-  crun podman skopeo docker-registry  # peers for interoperability tests and benchmarks
+  crun podman skopeo buildah docker-registry  # peers for interoperability tests and benchmarks
   iproute2 hyperfine tmux
   passt nftables   # rootless networking (pasta) and NAT / published ports for bridges
   criu slirp4netns # checkpoint/restore; the rootless network fallback
