@@ -278,6 +278,7 @@ int main(int argc, char **argv) {
       return EXIT_ENGINE;
     }
   } else if (own_pgrp) setpgid(0, 0);
+  if (restore_mode) return restore_main();
 
   /* Signals are handled through a signalfd; block them before clone so none is lost between
    * clone and the loop. The child unblocks all of them just before exec. */

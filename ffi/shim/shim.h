@@ -170,4 +170,9 @@ int open_namespaces(void);
 long num(const char *s);
 void fdpath(char *out, size_t n, int fd);
 
+/* restore.c: a monitor that runs `criu restore` instead of cloning. */
+extern int restore_mode;
+int restore_header_field(const char *op);
+int restore_main(void);
+
 #endif
