@@ -37,6 +37,8 @@ export interface WriteLayerOptions {
   owners?: OwnerMap;
   /** Per relative path: the owner to record whatever the disk says (COPY --chown when rootless). */
   forced?: Map<string, [number, number]>;
+  /** Relative paths to leave out with everything under them (box commit: what the runtime put there). */
+  skip?: (rel: string, st: Stats) => boolean;
 }
 
 const SMALL_FILE = 256 * 1024;
@@ -87,6 +89,7 @@ export function* layerEntries(root: string, opts: WriteLayerOptions, summary: Wa
       const childRel = rel === "" ? name : `${rel}/${name}`;
       const abs = join(dir, name);
       const st = lstatSync(abs);
+      if (opts.skip?.(childRel, st)) continue;
       if (st.isCharacterDevice() && st.rdev === 0) {
         yield { name: rel === "" ? `.wh.${name}` : `${rel}/.wh.${name}`, type: "file", mode: 0, body: "" };
         continue;

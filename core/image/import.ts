@@ -61,9 +61,9 @@ class Tap {
 
 /**
  * Store one layer from an archive stream: its bytes as the blob, its unpacked tree as the layer.
- * `what` names the source in errors.
+ * `action` ("import `x.tar`") names the work in errors.
  */
-export async function storeLayerStream(layout: StoreLayout, raw: ReadableStream<Uint8Array>, what: string, rootless: boolean): Promise<LayerRef> {
+export async function storeLayerStream(layout: StoreLayout, raw: ReadableStream<Uint8Array>, action: string, rootless: boolean): Promise<LayerRef> {
   const spoolDir = makeTemp(layout, "import-blob");
   const staging = makeTemp(layout, "import-layer");
   const spool = join(spoolDir, "data");
@@ -76,8 +76,8 @@ export async function storeLayerStream(layout: StoreLayout, raw: ReadableStream<
     const summary = await applyLayer(tar.pipeThrough(diff.stream()), join(staging, "diff"), { mode: "overlay", rootless });
     closeSync(fd);
     closed = true;
-    if (blob.bytes === 0) throw new BoxError("E_INVALID_INPUT", `${what} is empty, not a tar archive`, { hint: "give a tar archive (plain, gzip or zstd)" });
-    if (blob.digest === undefined || diff.digest === undefined) throw new BoxError("E_INTERNAL", `${what}: the archive stream did not end`);
+    if (blob.bytes === 0) throw new BoxError("E_INVALID_INPUT", "the archive is empty");
+    if (blob.digest === undefined || diff.digest === undefined) throw new BoxError("E_INTERNAL", "the archive stream did not end");
     const target = blobPath(layout, blob.digest);
     if (!existsSync(target)) renameSync(spool, target);
     if (hasLayer(layout, diff.digest)) discard(layout, staging);
@@ -85,11 +85,10 @@ export async function storeLayerStream(layout: StoreLayout, raw: ReadableStream<
     return { digest: blob.digest, diffId: diff.digest, size: blob.bytes, mediaType: MEDIA_TYPES[compression] };
   } catch (err) {
     discard(layout, staging);
-    if (err instanceof BoxError && err.message.startsWith(what)) throw err;
     const inner = err instanceof BoxError ? err : undefined;
-    throw new BoxError(inner !== undefined && inner.code !== "E_INTERNAL" ? inner.code : "E_INVALID_INPUT", `cannot import ${what}`, {
+    throw new BoxError(inner !== undefined && inner.code !== "E_INTERNAL" ? inner.code : "E_INVALID_INPUT", `cannot ${action}`, {
       cause: err,
-      hint: inner?.hint ?? "give a tar archive (plain, gzip or zstd) whose entries stay inside its root",
+      ...(inner?.hint !== undefined ? { hint: inner.hint } : action.startsWith("import") ? { hint: "give a tar archive (plain, gzip or zstd) whose entries stay inside its root" } : {}),
     });
   } finally {
     if (!closed) closeSync(fd);
@@ -115,7 +114,7 @@ export async function importImage(paths: BoxPaths, input: ReadableStream<Uint8Ar
   prepareStore(layout);
   return asWriter(layout, async () => {
     const what = opts.source === "-" ? "the archive on stdin" : `\`${opts.source}\``;
-    const layer = await storeLayerStream(layout, input, what, paths.rootless);
+    const layer = await storeLayerStream(layout, input, `import ${what}`, paths.rootless);
     const created = new Date().toISOString();
     const { architecture, os, variant } = hostPlatform();
     const history: History = { created, created_by: "", comment: opts.message ?? `Imported from ${opts.source}` };
