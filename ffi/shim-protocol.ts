@@ -29,6 +29,25 @@ export interface ShimHeader {
   join?: { pid: number; namespaces: string[] };
   /** -d: outlive box, log the output, record the exit status, then run the exit command. */
   detach?: { log: string; exitFile: string; exitCommand: string[] };
+  /** Restore a checkpoint instead of cloning: the monitor runs criu (ffi/shim/restore.c). */
+  restore?: ShimRestore;
+}
+
+/**
+ * Where the restore monitor puts the write ends of the container's new stdout and stderr pipes
+ * while criu runs, for criu's `--inherit-fd fd[N]:pipe:[INODE]` (ffi/shim/restore.c).
+ */
+export const RESTORE_STDOUT_FD = 100;
+export const RESTORE_STDERR_FD = 101;
+
+export interface ShimRestore {
+  /** The criu executable and the pidfile its `--pidfile` argument names. */
+  criu: string;
+  pidFile: string;
+  /** The container's overlay, mounted by the monitor in a private mount namespace at `target`. */
+  rootfs: { target: string; overlay: string };
+  /** criu's arguments after argv[0] (`restore ...`). */
+  args: string[];
 }
 
 export type ShimOp =
@@ -148,6 +167,12 @@ export function encodePlan(plan: ShimPlan): Uint8Array {
     out += field("detach", "plan") + field("log", "plan") + field(h.detach.log, "log path");
     if (h.detach.exitFile) out += field("exitfile", "plan") + field(h.detach.exitFile, "exit file path");
     for (const a of h.detach.exitCommand) out += field("exitcmd", "plan") + field(a, "exit command");
+  }
+  if (h.restore) {
+    const r = h.restore;
+    out += field("restore", "plan") + field(r.criu, "criu path") + field(r.pidFile, "criu pidfile");
+    out += field("restore-rootfs", "plan") + field(r.rootfs.target, "rootfs target") + field(r.rootfs.overlay, "overlay options");
+    for (const a of r.args) out += field("criuarg", "plan") + field(a, "criu argument");
   }
   out += field("ops", "plan");
   for (const op of plan.ops) {

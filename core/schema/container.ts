@@ -100,6 +100,11 @@ export const ContainerStateSchema = v.object({
   restartCount: v.optional(v.number()),
   /** Set by stop/kill from the user: the restart policy leaves such a container stopped. */
   stoppedByUser: v.optional(v.boolean()),
+  /** CRIU images of the process are kept in the container's checkpoint directory. */
+  checkpointed: v.optional(v.boolean()),
+  checkpointedAt: v.optional(v.string()),
+  /** The running process came from `box container restore`, not from a fresh start. */
+  restoredAt: v.optional(v.string()),
 });
 
 export type ContainerConfig = v.InferOutput<typeof ContainerConfigSchema>;
