@@ -25,7 +25,7 @@ import { ownerMaps } from "../build/rootfs.ts";
 import { pauseContainer, unpauseContainer } from "../runtime/freezer.ts";
 import { isRunning } from "../runtime/lifecycle.ts";
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag } from "../runtime/mounts.ts";
-import { mergeEnv, parseEnvFlag } from "../runtime/options.ts";
+import { mergeEnv, parseEnvFlag, readEnvFile } from "../runtime/options.ts";
 import { parseImageConfig } from "../schema/oci.ts";
 import type { ContainerRecord } from "../state/containers.ts";
 import { applyChanges, validateChanges } from "./changes.ts";
@@ -141,8 +141,17 @@ function containerConfig(parent: RunConfig, r: ContainerRecord): RunConfig {
     config.Entrypoint = o.entrypoint === "" ? [] : [o.entrypoint];
     config.Cmd = o.command;
   } else if (o.command.length > 0) config.Cmd = o.command;
+  // `-e NAME` took its value from box's environment at start, which is not recorded: left out.
   const flags = o.env.map((e) => parseEnvFlag(e, {})).filter((e): e is string => e !== undefined);
-  if (flags.length > 0) config.Env = mergeEnv(parent.Env ?? [], flags);
+  const files = o.envFiles.flatMap((f) => {
+    try {
+      return readEnvFile(f);
+    } catch {
+      // Gone since the container started: its variables cannot be recovered.
+      return [];
+    }
+  });
+  if (flags.length + files.length > 0) config.Env = mergeEnv(parent.Env ?? [], files, flags);
   if (o.workdir !== undefined && o.workdir !== "") config.WorkingDir = o.workdir;
   if (o.user !== undefined && o.user !== "") config.User = o.user;
   if (o.expose !== undefined && o.expose.length > 0) {

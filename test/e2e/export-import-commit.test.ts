@@ -120,8 +120,9 @@ for (const kind of ["root", "rootless"] as const) {
         expect(((await inspect(env, `from-${f.replaceAll(".", "-")}`)).RootFS as { Layers: string[] }).Layers).toEqual(diffIds);
       }
       // Untagged, as docker allows: listed as <none>.
-      const untagged = await box(env, ["import", join(scratch, "t.tar")]);
+      const untagged = await box(env, ["image", "import", join(scratch, "t.tar")]);
       expect(untagged.code).toBe(0);
+      expect((await box(env, ["images", "--format", "{{.ID}} {{.Repository}}"])).stdout).toContain(`${untagged.stdout.slice(7, 19)} <none>\n`);
     });
 
     test("commit: files written, changed and deleted show in a container of the new image", async () => {
@@ -152,7 +153,11 @@ for (const kind of ["root", "rootless"] as const) {
     test("commit --pause of a running container: it keeps running, its writes are in the image", async () => {
       expect((await box(env, ["run", "-d", "--name", "live", "base", "sh", "-c", "echo before > /state; sleep 60"])).code).toBe(0);
       for (let i = 0; i < 50 && (await box(env, ["exec", "live", "cat", "/state"])).stdout !== "before\n"; i++) await Bun.sleep(50);
-      const c = await box(env, ["commit", "--pause=true", "live", "livecommit"]);
+      // A running container exports too, through the same user-space merge.
+      const exported = join(scratch, "live.tar");
+      expect((await box(env, ["container", "export", "-o", exported, "live"])).code).toBe(0);
+      expect(tarList(exported)).toContain("state");
+      const c = await box(env, ["container", "commit", "--pause=true", "live", "livecommit"]);
       expect(c.code).toBe(0);
       expect((await box(env, ["inspect", "--format", "{{.State.Status}}", "live"])).stdout).toBe("running\n");
       expect((await box(env, ["run", "--rm", "livecommit", "cat", "/state"])).stdout).toBe("before\n");
