@@ -3,6 +3,7 @@ import { BoxError } from "../../core/errors.ts";
 import {
   connectContainer, createNetworkChecked, disconnectContainer, findNetwork, inspectNetwork, listNetworks, pruneNetworks, removeNetwork,
 } from "../../core/network/manage.ts";
+import { runProxy } from "../../core/network/proxy.ts";
 import { findContainer } from "../../core/state/containers.ts";
 import { parseFlags, renderHelp, type FlagTable } from "../args.ts";
 import { pathsFor, type GlobalOptions } from "../context.ts";
@@ -129,6 +130,8 @@ const command: Command = {
       out(help());
       return 0;
     }
+    // Hidden: the [::1] port proxy a container with published ports runs (core/network/proxy.ts).
+    if (name === "_proxy") return runProxy(rest[0] ?? "", (line) => out(`${line}\n`));
     const sub = SUBS[name === "list" ? "ls" : name === "remove" ? "rm" : name];
     if (!sub) throw new BoxError("E_INVALID_INPUT", `unknown command "${name}" for "box network"`, { hint: "see 'box network --help'" });
     const { flags, positionals } = parseFlags(`network ${name}`, sub.flags, rest, false);

@@ -17,6 +17,8 @@ import { contains, formatAddress, mustParseAddress, mustParseCidr, nth, size, ty
 import { Netlink } from "./netlink/socket.ts";
 import { readAllAttachments, withPool, writeContainerNetwork, type Attachment, type HostEntry, type Pool } from "./pool.ts";
 import { allocatePorts, type PortRequest } from "./ports.ts";
+import { loopback6Ports, startProxy } from "./proxy.ts";
+import { stopHelper } from "./rootless.ts";
 import { LINK_LOCAL_GATEWAY, type Network } from "./store.ts";
 
 const EEXIST = 17;
@@ -109,12 +111,16 @@ function recordFor(pool: Attachment[], a: Attachment): void {
   writeContainerNetwork(a.networkFile, { mode: "bridge", attachments: mine, ports: mine.flatMap((o) => o.ports) });
 }
 
+/** Undo what an attachment holds outside the container's namespace. */
+function release(nl: Netlink, a: Attachment): void {
+  removePorts(a.ports, a.ipv4, a.ipv6);
+  if (a.proxy) stopHelper(a.proxy.pid, a.proxy.startTime);
+  nl.deleteLink(a.hostVeth);
+}
+
 /** Release what dead attachments still hold outside the kernel's namespace teardown. */
 function sweep(nl: Netlink, pool: Pool): void {
-  for (const d of pool.dead) {
-    removePorts(d.ports, d.ipv4, d.ipv6);
-    nl.deleteLink(d.hostVeth);
-  }
+  for (const d of pool.dead) release(nl, d);
   if (pool.dead.length > 0) refreshHosts(pool.attachments, new Set(pool.dead.map((d) => d.bridge)));
 }
 
@@ -184,8 +190,15 @@ export async function attachContainer(paths: BoxPaths, c: ContainerIdentity, req
     plumb(nl, net, a, first);
     try {
       addPorts(a.ports, a.ipv4, a.ipv6);
+      const proxied = loopback6Ports(a.ports);
+      const target = a.ipv4 ?? a.ipv6;
+      if (proxied.length > 0 && target) {
+        const pid = await startProxy({ pid: c.pid, ...(start ? { startTime: start } : {}), target, ports: proxied });
+        const proxyStart = processStartTime(pid);
+        a.proxy = { pid, ...(proxyStart ? { startTime: proxyStart } : {}) };
+      }
     } catch (e) {
-      nl.deleteLink(a.hostVeth);
+      release(nl, a);
       throw e;
     }
     pool.attachments.push(a);
@@ -205,10 +218,7 @@ export async function detachContainer(paths: BoxPaths, container: string, bridge
     const gone = [...pool.attachments.filter(mine), ...pool.dead.filter(mine)];
     pool.attachments = pool.attachments.filter((a) => !mine(a));
     pool.dead = pool.dead.filter((a) => !mine(a));
-    for (const a of gone) {
-      removePorts(a.ports, a.ipv4, a.ipv6);
-      nl.deleteLink(a.hostVeth);
-    }
+    for (const a of gone) release(nl, a);
     sweep(nl, pool);
     refreshHosts(pool.attachments, new Set(gone.map((a) => a.bridge)));
     const first = gone[0];

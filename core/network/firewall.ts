@@ -7,6 +7,7 @@
  * Published ports are DNAT'd in prerouting (traffic from outside and from containers) and output
  * (from the host itself, loopback included: `route_localnet` on the bridge lets 127.0.0.1 be
  * routed there, and the masquerade rule gives the packet a source the container can answer).
+ * IPv6 has no route_localnet: ::1 is left to the userland proxy (proxy.ts).
  */
 import { BoxError } from "../errors.ts";
 import type { PortMapping } from "./pool.ts";
@@ -24,6 +25,7 @@ const TABLE_TEXT = `table inet box {
   set bridges { type ifname; }
   set internal { type ifname; }
   chain ports {
+    ip6 daddr ::1 return
     meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @dnat4addr
     meta nfproto ipv4 dnat ip to meta l4proto . th dport map @dnat4
     meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6addr
@@ -91,7 +93,7 @@ export function portElements(p: PortMapping, ipv4?: string, ipv6?: string): [str
   if (ipv4 && (!host || host.family === 4)) {
     out.push(host ? ["dnat4addr", `${p.hostIp} . ${p.proto} . ${p.hostPort}`, `${ipv4} . ${p.containerPort}`] : ["dnat4", `${p.proto} . ${p.hostPort}`, `${ipv4} . ${p.containerPort}`]);
   }
-  if (ipv6 && (!host || host.family === 6)) {
+  if (ipv6 && (!host || (host.family === 6 && p.hostIp !== "::1"))) {
     out.push(host ? ["dnat6addr", `${p.hostIp} . ${p.proto} . ${p.hostPort}`, `${ipv6} . ${p.containerPort}`] : ["dnat6", `${p.proto} . ${p.hostPort}`, `${ipv6} . ${p.containerPort}`]);
   }
   return out;

@@ -50,6 +50,8 @@ export const AttachmentSchema = v.object({
   networkFile: v.string(),
   extraHosts: v.array(HostEntrySchema),
   ports: v.array(PortMappingSchema),
+  /** The [::1] port proxy (proxy.ts), stopped when the attachment goes. */
+  proxy: v.optional(v.object({ pid: v.number(), startTime: v.optional(v.string()) })),
 });
 
 const PoolSchema = v.object({ attachments: v.array(AttachmentSchema) });

@@ -100,12 +100,13 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     await c.box(["rm", "-f", "alpha", "beta"]);
   });
 
-  test("a published port answers on the namespace's loopback (IPv4) and the bridge's IPv6 address; nft entries go with rm", async () => {
+  test("a published port answers from the host's loopback over IPv4 and IPv6 ([::1] through box's proxy) and on the bridge's IPv6 address; nft entries and the proxy go with rm", async () => {
     expect((await c.box(["run", "-d", "--name", "pub", "-p", "18080:8080", "base", "sh", "-c", HTTPD])).code).toBe(0);
     expect((await c.box(["port", "pub"])).stdout).toBe("8080/tcp -> 0.0.0.0:18080\n8080/tcp -> [::]:18080\n");
     expect((await c.box(["inspect", "--format", "{{json .NetworkSettings.Ports}}", "pub"])).stdout.trim()).toBe('{"8080/tcp":[{"HostIp":"0.0.0.0","HostPort":"18080"},{"HostIp":"::","HostPort":"18080"}]}');
     expect(await until(async () => (await inNs(c.ns, ["curl", "-s", "-m", "2", "http://127.0.0.1:18080/"])).stdout.startsWith("hello-from-"))).toBe(true);
     expect((await inNs(c.ns, ["curl", "-s", "-m", "2", "http://[fd00:88::1]:18080/"])).stdout).toStartWith("hello-from-");
+    expect((await inNs(c.ns, ["curl", "-s", "-m", "2", "http://[::1]:18080/"])).stdout).toStartWith("hello-from-");
     // A host port another container holds is refused, with the way out.
     const taken = await c.box(["run", "--rm", "-p", "18080:80", "base", "true"]);
     expect(taken.code).toBe(125);
@@ -115,6 +116,8 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     const after = sh(["ip", "netns", "exec", c.ns, "nft", "list", "table", "inet", "box"]).stdout;
     expect(after).not.toContain("18080");
     expect((await inNs(c.ns, ["curl", "-s", "-m", "1", "http://127.0.0.1:18080/"])).stdout).toBe("");
+    expect((await inNs(c.ns, ["curl", "-s", "-m", "1", "http://[::1]:18080/"])).stdout).toBe("");
+    expect(sh(["pgrep", "-f", "network _proxy .*18080"]).stdout).toBe("");
   });
 
   test("addresses return to the pool: after rm, after a --rm exit, and after kill -9 of container and monitor", async () => {
