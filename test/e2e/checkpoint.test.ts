@@ -205,6 +205,15 @@ describe.skipIf(!can.root)(`checkpoint and restore (root)${can.root ? "" : " (sk
     await box(env, ["rm", "done"]);
   });
 
+  test("checkpoint --export into a missing directory is refused before criu runs; the container runs on", async () => {
+    expect((await box(env, ["run", "-d", "--name", "typo", "--network", "none", "base", "sh", "-c", COUNTER])).code).toBe(0);
+    const r = await box(env, ["container", "checkpoint", "-e", "/nonexistent-dir/c.tar", "typo"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toBe("box: --export: directory `/nonexistent-dir` does not exist; create it first, or export to another path\n");
+    expect((await box(env, ["ps", "--format", "{{.Names}} {{.State}}"])).stdout).toContain("typo running\n");
+    expect((await box(env, ["rm", "-f", "typo"])).code).toBe(0);
+  });
+
   test("checkpoint refuses what it cannot carry: a terminal, --rm, a paused container", async () => {
     expect((await box(env, ["run", "-d", "-t", "--name", "tty", "--network", "none", "base", "sleep", "60"])).code).toBe(0);
     const tty = await box(env, ["container", "checkpoint", "tty"]);

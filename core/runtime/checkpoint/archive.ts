@@ -8,7 +8,7 @@
  * Reading it back accepts exactly these names, so an archive cannot write anywhere else.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import * as v from "valibot";
 import { layerEntries } from "../../build/layer-writer.ts";
 import { BoxError } from "../../errors.ts";
@@ -46,12 +46,28 @@ function* archiveEntries(r: ContainerRecord, manifest: CheckpointManifest, rootf
   yield { name: ROOTFS_DIFF_ENTRY, type: "file", mode: 0o600, body: { size: statSync(rootfsDiff).size, stream: Bun.file(rootfsDiff).stream() } };
 }
 
+/** Checked before criu runs: a typo in --export must not cost the container its process. */
+export function checkExportTarget(file: string): void {
+  const dir = dirname(resolve(file));
+  let ok = false;
+  try {
+    ok = statSync(dir).isDirectory();
+  } catch {
+    // reported below
+  }
+  if (!ok) throw new BoxError("E_INVALID_INPUT", `--export: directory \`${dir}\` does not exist`, { hint: "create it first, or export to another path" });
+  if (existsSync(file) && statSync(file).isDirectory()) {
+    throw new BoxError("E_INVALID_INPUT", `--export: \`${file}\` is a directory`, { hint: "give the path of the archive file to write" });
+  }
+}
+
 /** Write the archive to `file` through a temporary name: a failure never leaves half of one. */
 export async function writeCheckpointArchive(file: string, r: ContainerRecord, manifest: CheckpointManifest): Promise<void> {
   const cp = checkpointDirs(r.dirs);
   // The layer tar's size must be known before its tar header is written: spool it first.
   const rootfsDiff = join(cp.root, ROOTFS_DIFF_ENTRY);
   const tmp = `${file}.tmp-${process.pid}`;
+  checkExportTarget(file);
   try {
     await Bun.write(rootfsDiff, new Response(writeTar(layerEntries(r.dirs.upper, {}, { files: 0, bytes: 0 }))));
     let stream = writeTar(archiveEntries(r, manifest, rootfsDiff));

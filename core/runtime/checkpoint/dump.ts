@@ -15,7 +15,7 @@ import { removeTree } from "../../state/remove.ts";
 import { cgroupDirsOf } from "../cgroups.ts";
 import { finalState, isRunning, waitForExit } from "../lifecycle.ts";
 import { parseNetworkChoice } from "../options.ts";
-import { writeCheckpointArchive } from "./archive.ts";
+import { checkExportTarget, writeCheckpointArchive } from "./archive.ts";
 import { criuPath, runCriu } from "./criu.ts";
 import { checkpointDirs, DUMP_LOG } from "./layout.ts";
 import { CHECKPOINT_FORMAT, type CheckpointManifest } from "./manifest.ts";
@@ -87,6 +87,7 @@ function readText(path: string): string {
 export async function checkpointContainer(paths: BoxPaths, r: ContainerRecord, opts: CheckpointOptions): Promise<void> {
   requireRoot(paths, "checkpoint");
   refuseUnsupported(r);
+  if (opts.export !== undefined) checkExportTarget(opts.export);
   criuPath();
   const pid = r.state.pid as number;
   const cp = checkpointDirs(r.dirs);
