@@ -59,6 +59,7 @@ export function runnableImage(layout: StoreLayout, image: ImageRecord, name: str
       entrypoint: c.Entrypoint ?? [],
       workingDir: c.WorkingDir || "/",
       user: c.User ?? "",
+      ...(c.ExposedPorts ? { exposedPorts: Object.keys(c.ExposedPorts) } : {}),
     },
   };
 }

@@ -10,7 +10,7 @@ import { parseAddHost } from "../runtime/etc.ts";
 import { parseNetworkChoice, type NetworkChoice, type RunOptions } from "../runtime/options.ts";
 import type { PreStartHook } from "../runtime/run.ts";
 import { attachContainer, detachContainer } from "./attach.ts";
-import { loadContainer, processStartTime } from "../state/containers.ts";
+import { loadContainer, processStartTime, type ContainerRecord } from "../state/containers.ts";
 import { readContainerNetwork, writeContainerNetwork } from "./pool.ts";
 import { allocatePorts, parseExpose, parsePublish, type PortRequest } from "./ports.ts";
 import { rootlessDefault, rootlessFallback, startPasta, startSlirp4netns, stopHelper } from "./rootless.ts";
@@ -28,10 +28,13 @@ export function resolveChoice(mode: string, rootless: boolean): Exclude<NetworkC
   return { kind: rootlessDefault() };
 }
 
-export function portRequests(opts: Pick<RunOptions, "publish" | "publishAll" | "expose">): PortRequest[] {
+/** -p, and with -P every port the image EXPOSEs and --expose adds (docker's union). */
+export function portRequests(opts: Pick<RunOptions, "publish" | "publishAll" | "expose">, imageExposed: string[] = []): PortRequest[] {
   const reqs = (opts.publish ?? []).flatMap(parsePublish);
   if (opts.publishAll) {
-    for (const e of (opts.expose ?? []).flatMap(parseExpose)) {
+    // An image may EXPOSE sctp, which box cannot publish: such entries are left out.
+    const fromImage = imageExposed.filter((e) => /^\d+(-\d+)?(\/(tcp|udp))?$/i.test(e)).map((e) => e.toLowerCase());
+    for (const e of [...fromImage, ...(opts.expose ?? [])].flatMap(parseExpose)) {
       if (!reqs.some((r) => r.containerPort === e.containerPort && r.proto === e.proto)) reqs.push(e);
     }
   }
@@ -41,12 +44,14 @@ export function portRequests(opts: Pick<RunOptions, "publish" | "publishAll" | "
 /** The hooks a container's network needs: none for none and host. */
 export function networkHooks(paths: BoxPaths, opts: RunOptions): PreStartHook[] {
   const choice = resolveChoice(opts.network, paths.rootless);
-  const ports = portRequests(opts);
+  // Parsed now so a bad -p fails before anything starts; the image's EXPOSE joins in the hook.
+  portRequests(opts);
+  const portsOf = (record: ContainerRecord) => portRequests(opts, record.config.imageConfig.exposedPorts);
   if (choice.kind === "none" || choice.kind === "host") return [];
   if (choice.kind === "pasta" || choice.kind === "slirp4netns") {
     const isDefault = parseNetworkChoice(opts.network).kind === "default";
     return [async ({ pid, record }) => {
-      const mapped = await allocatePorts(ports, []);
+      const mapped = await allocatePorts(portsOf(record), []);
       const pidFile = join(record.dirs.state, "pasta.pid");
       let mode: string = choice.kind;
       let helper: number;
@@ -73,7 +78,7 @@ export function networkHooks(paths: BoxPaths, opts: RunOptions): PreStartHook[] 
     await attachContainer(paths, {
       id, name: record.config.name, hostname: spec.hostname, hostsPath: record.dirs.hosts, networkFile: networkFileOf(record.dirs.state),
       extraHosts: (opts.addHosts ?? []).map(parseAddHost), pid,
-    }, { network, ifname: "eth0", ports, ...(opts.ip ? { ip: opts.ip } : {}), ...(opts.ip6 ? { ip6: opts.ip6 } : {}) });
+    }, { network, ifname: "eth0", ports: portsOf(record), ...(opts.ip ? { ip: opts.ip } : {}), ...(opts.ip6 ? { ip6: opts.ip6 } : {}) });
     return async () => {
       await detachContainer(paths, id);
     };

@@ -23,6 +23,8 @@ export interface RunnableImage {
     entrypoint: string[];
     workingDir: string;
     user: string;
+    /** EXPOSE: `80/tcp` keys, which -P publishes with --expose. */
+    exposedPorts?: string[];
   };
 }
 

@@ -67,6 +67,7 @@ export const ImageRunConfigSchema = v.object({
   entrypoint: strings,
   workingDir: v.string(),
   user: v.string(),
+  exposedPorts: v.optional(strings),
 });
 
 /** Written once at creation; lives with the writable layer so it survives a reboot. */

@@ -120,6 +120,26 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     expect(sh(["pgrep", "-f", "network _proxy .*18080"]).stdout).toBe("");
   });
 
+  test("-P publishes the image's EXPOSE (from box build) and --expose on free host ports; box port lists them", async () => {
+    const ctx = join(c.config, "..", "expose-ctx");
+    mkdirSync(ctx, { recursive: true });
+    writeFileSync(join(ctx, "Dockerfile"), "FROM base\nEXPOSE 8080 5353/udp\n");
+    expect((await c.box(["build", "-q", "-t", "exposer", ctx])).code).toBe(0);
+    expect((await c.box(["run", "-d", "--name", "expo", "-P", "--expose", "7070", "exposer", "sh", "-c", HTTPD])).code).toBe(0);
+    const lines = (await c.box(["port", "expo"])).stdout.split("\n").filter(Boolean);
+    expect(lines.map((l) => l.replace(/:\d+$/, ":N"))).toEqual([
+      "8080/tcp -> 0.0.0.0:N", "8080/tcp -> [::]:N", "5353/udp -> 0.0.0.0:N", "5353/udp -> [::]:N", "7070/tcp -> 0.0.0.0:N", "7070/tcp -> [::]:N",
+    ]);
+    const port = Number((await c.box(["port", "expo", "8080"])).stdout.split("\n")[0]?.split(":")[1]);
+    expect(port).toBeGreaterThanOrEqual(32768);
+    expect(await until(async () => (await inNs(c.ns, ["curl", "-s", "-m", "2", `http://127.0.0.1:${port}/`])).stdout.startsWith("hello-from-"))).toBe(true);
+    expect((await inNs(c.ns, ["curl", "-s", "-m", "2", `http://[::1]:${port}/`])).stdout).toStartWith("hello-from-");
+    // Without -P the image's EXPOSE publishes nothing, as with docker.
+    expect((await c.box(["run", "-d", "--name", "expo2", "exposer", "sleep", "60"])).code).toBe(0);
+    expect((await c.box(["port", "expo2"])).stdout).toBe("");
+    await c.box(["rm", "-f", "expo", "expo2"]);
+  });
+
   test("addresses return to the pool: after rm, after a --rm exit, and after kill -9 of container and monitor", async () => {
     const ip = async () => (await c.box(["run", "--rm", "base", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"])).stdout.trim();
     const first = await ip();
