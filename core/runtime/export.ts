@@ -63,6 +63,13 @@ function isOpaque(path: string): boolean {
   return xattrText(path, "overlay.opaque") === "y";
 }
 
+function unreadable(path: string, cause: unknown): BoxError {
+  return new BoxError("E_PERMISSION", `cannot read \`${path}\` of the container`, {
+    cause,
+    hint: "rootless, files a container user other than root made private are unreadable to box; make them readable in the container (chmod) first",
+  });
+}
+
 function lstatOrUndefined(path: string): Stats | undefined {
   try {
     return lstatSync(path);
@@ -95,8 +102,11 @@ export function* mergedTree(layers: readonly string[], skip?: (rel: string) => b
     for (const src of sources) {
       try {
         for (const n of readdirSync(join(src, rel))) names.add(n);
-      } catch {
-        // A layer whose directory vanished (a running container deleting it) adds nothing.
+      } catch (e) {
+        // A directory a running container deleted meanwhile adds nothing; one box may not read
+        // would silently drop content from the archive, so that is an error.
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== "ENOENT" && code !== "ENOTDIR") throw unreadable(`/${rel}`, e);
       }
     }
     for (const name of [...names].sort()) {
@@ -154,7 +164,17 @@ export function* tarEntries(tree: Iterable<MergedEntry>, owners: OwnerMapper): G
       } catch {
         // No xattrs on this file system: no file capabilities either.
       }
-      const body = st.size <= SMALL_FILE ? readFileSync(abs) : { size: st.size, stream: Bun.file(abs).stream() };
+      let body: Uint8Array | { size: number; stream: ReadableStream<Uint8Array> };
+      try {
+        if (st.size <= SMALL_FILE) body = readFileSync(abs);
+        else {
+          // The stream opens the file lazily; opening it here reports a refusal by name.
+          closeSync(openSync(abs, "r"));
+          body = { size: st.size, stream: Bun.file(abs).stream() };
+        }
+      } catch (e) {
+        throw unreadable(`/${rel}`, e);
+      }
       yield { name: rel, type: "file", ...m, ...(cap ? { xattrs: { "security.capability": cap } } : {}), body };
     } else if (st.isFIFO()) yield { name: rel, type: "fifo", ...m };
     else if (st.isCharacterDevice() || st.isBlockDevice()) {
