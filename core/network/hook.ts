@@ -47,7 +47,8 @@ export function networkHooks(paths: BoxPaths, opts: RunOptions): PreStartHook[] 
   // Parsed now so a bad -p fails before anything starts; the image's EXPOSE joins in the hook.
   portRequests(opts);
   const portsOf = (record: ContainerRecord) => portRequests(opts, record.config.imageConfig.exposedPorts);
-  if (choice.kind === "none" || choice.kind === "host") return [];
+  // container:X joins a namespace someone else set up (share.ts): nothing to do here.
+  if (choice.kind === "none" || choice.kind === "host" || choice.kind === "container") return [];
   if (choice.kind === "pasta" || choice.kind === "slirp4netns") {
     const isDefault = parseNetworkChoice(opts.network).kind === "default";
     return [async ({ pid, record }) => {

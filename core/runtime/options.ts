@@ -85,15 +85,22 @@ export type NetworkChoice =
   | { kind: "default" }
   | { kind: "bridge"; name: string }
   | { kind: "pasta" }
-  | { kind: "slirp4netns" };
+  | { kind: "slirp4netns" }
+  /** container:<name|id>: join that running container's network namespace (core/network/share.ts). */
+  | { kind: "container"; ref: string };
 
 export function parseNetworkChoice(mode: string): NetworkChoice {
   if (mode === "none" || mode === "host" || mode === "pasta" || mode === "slirp4netns") return { kind: mode };
   if (mode === "default" || mode === "private" || mode === "") return { kind: "default" };
   if (mode === "bridge") return { kind: "bridge", name: "box" };
+  if (mode.startsWith("container:")) {
+    const ref = mode.slice("container:".length);
+    if (ref === "") throw new BoxError("E_INVALID_INPUT", "--network container: needs a container", { hint: "use --network container:NAME or container:ID" });
+    return { kind: "container", ref };
+  }
   if (/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(mode)) return { kind: "bridge", name: mode };
   throw new BoxError("E_INVALID_INPUT", `--network: unsupported network mode \`${mode}\``, {
-    hint: "use bridge, none, host, pasta, slirp4netns or the name of a network from box network ls",
+    hint: "use bridge, none, host, pasta, slirp4netns, container:NAME or the name of a network from box network ls",
   });
 }
 

@@ -159,6 +159,21 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     expect(sh(["ip", "-n", c.ns, "-o", "link", "show", "type", "veth"]).stdout).toBe("");
   });
 
+  test("--network container:NAME shares the target's network namespace, hosts and hostname; a stopped target is refused", async () => {
+    expect((await c.box(["run", "-d", "--name", "host1", "--hostname", "host1", "base", "sh", "-c", HTTPD])).code).toBe(0);
+    const ip = (await c.box(["inspect", "--format", "{{.NetworkSettings.IPAddress}}", "host1"])).stdout.trim();
+    const r = await c.box(["run", "--rm", "--network", "container:host1", "base", "sh", "-c", "hostname; wget -qO- http://127.0.0.1:8080/; ip -4 -o addr show eth0 | awk '{print $4}'; grep -c host1 /etc/hosts"]);
+    expect(r.stdout).toBe(`host1\nhello-from-host1\n${ip}/16\n2\n`);
+    const conflict = await c.box(["run", "--rm", "--network", "container:host1", "-p", "8081:80", "base", "true"]);
+    expect(conflict.code).toBe(125);
+    expect(conflict.stderr).toBe("box: conflicting options: port publishing and the network mode; --network container:host1 shares that container's network: set it there, or leave it out here\n");
+    expect((await c.box(["stop", "-t", "0", "host1"])).code).toBe(0);
+    const stopped = await c.box(["run", "--rm", "--network", "container:host1", "base", "true"]);
+    expect(stopped.code).toBe(125);
+    expect(stopped.stderr).toBe("box: cannot join the network of container host1: it is not running; start it first with box start host1\n");
+    await c.box(["rm", "-f", "host1"]);
+  });
+
   test("user networks: create with IPv4 and IPv6 subnets, connect, disconnect, rm, prune", async () => {
     const created = await c.box(["network", "create", "--subnet", "10.77.0.0/24", "--gateway", "10.77.0.254", "--ipv6", "--subnet", "fd00:77::/64", "appnet"]);
     expect(created.code).toBe(0);
@@ -226,6 +241,17 @@ describe.skipIf(!can.rootlessUser || !haveIp || !Bun.which("pasta"))(`rootless p
     expect(await until(async () => (await inNs(c.ns, ["curl", "-s", "-m", "2", "http://127.0.0.1:18090/"])).stdout.startsWith("hello-from-"))).toBe(true);
     expect((await c.box(["port", "pweb", "8080"])).stdout).toBe("0.0.0.0:18090\n[::]:18090\n");
     await c.box(["rm", "-f", "pweb"]);
+  });
+
+  test("a rootless container joins another's network with --network container:NAME", async () => {
+    expect((await c.box(["run", "-d", "--name", "rweb", "--hostname", "rweb", "base", "sh", "-c", HTTPD])).code).toBe(0);
+    const r = await c.box(["run", "--rm", "--network", "container:rweb", "base", "sh", "-c", "hostname; wget -qO- http://127.0.0.1:8080/"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("rweb\nhello-from-rweb\n");
+    expect((await c.box(["run", "-d", "--name", "rside", "--network", "container:rweb", "base", "sleep", "30"])).code).toBe(0);
+    expect((await c.box(["exec", "rside", "wget", "-qO-", "http://127.0.0.1:8080/"])).stdout).toBe("hello-from-rweb\n");
+    expect((await c.box(["rm", "-f", "rside", "rweb"])).code).toBe(0);
+    expect((await c.box(["ps", "-aq"])).stdout).toBe("");
   });
 
   test("a bridge network is refused with the rootless alternatives", async () => {
