@@ -303,3 +303,43 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedMa
 export function parseImageConfig(bytes: Uint8Array): ImageConfig {
   return validate(ImageConfig, decodeJson(bytes, "image config"), "image config");
 }
+
+/** Index and manifest annotations that name an image in an OCI image layout. */
+export const Annotation = {
+  /** The image-spec's reference name: a tag ("v1", what docker writes) or a whole reference (what podman writes). */
+  RefName: "org.opencontainers.image.ref.name",
+  /** containerd's (and Docker 25+'s `docker save`) fully qualified image name. */
+  ContainerdImageName: "io.containerd.image.name",
+} as const;
+
+/** The `oci-layout` file at the root of an OCI image layout. */
+export const OciLayoutFile = v.looseObject({
+  imageLayoutVersion: v.pipe(v.string(), v.nonEmpty("imageLayoutVersion must not be empty")),
+});
+
+/** One image in the manifest.json of a `docker save` archive; paths are relative to the archive root. */
+export const DockerArchiveImage = v.looseObject({
+  Config: v.pipe(v.string(), v.nonEmpty("Config must name the config file")),
+  /** docker writes null for an image saved by ID. */
+  RepoTags: v.nullish(v.array(v.string())),
+  Layers: v.array(v.pipe(v.string(), v.nonEmpty("a layer path must not be empty"))),
+  Parent: v.optional(v.string()),
+});
+export type DockerArchiveImage = v.InferOutput<typeof DockerArchiveImage>;
+
+/** manifest.json of a `docker save` archive (legacy and Docker 25+ alike). */
+export const DockerArchiveManifest = v.pipe(
+  v.array(DockerArchiveImage),
+  v.minLength(1, "manifest.json lists no images"),
+);
+export type DockerArchiveManifest = v.InferOutput<typeof DockerArchiveManifest>;
+
+/** Validate a parsed JSON document against one of these schemas; the message names `what`. */
+export function validateDocument<S extends v.GenericSchema>(schema: S, value: unknown, what: string): v.InferOutput<S> {
+  return validate(schema, value, what);
+}
+
+/** Decode UTF-8 JSON bytes, with an error that names `what` when they are not. */
+export function decodeJsonDocument(bytes: Uint8Array, what: string): unknown {
+  return decodeJson(bytes, what);
+}
