@@ -7,11 +7,15 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BoxError } from "../../errors.ts";
 
-const CANDIDATES = ["/usr/sbin/criu", "/usr/bin/criu", "/sbin/criu", "/usr/local/sbin/criu"];
-
-/** The criu executable; BOX_CRIU points box at another build of it. */
+/**
+ * The criu executable: BOX_CRIU, else the first `criu` on PATH or in the sbin directories (a
+ * newer criu installed under /usr/local comes before the distribution's).
+ */
 export function criuPath(env: NodeJS.ProcessEnv = process.env): string {
-  const found = env.BOX_CRIU ?? CANDIDATES.find((p) => existsSync(p));
+  if (env.BOX_CRIU !== undefined && !existsSync(env.BOX_CRIU)) {
+    throw new BoxError("E_INVALID_INPUT", `BOX_CRIU names \`${env.BOX_CRIU}\`, which does not exist`, { hint: "unset it to use the criu on PATH" });
+  }
+  const found = env.BOX_CRIU ?? Bun.which("criu", { PATH: [env.PATH ?? "", "/usr/local/sbin", "/usr/sbin", "/sbin"].filter(Boolean).join(":") }) ?? undefined;
   if (!found || !existsSync(found)) {
     throw new BoxError("E_UNSUPPORTED", "checkpoint/restore needs CRIU, and criu is not installed", { hint: "install it (Debian: apt-get install criu)" });
   }

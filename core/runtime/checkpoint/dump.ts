@@ -18,7 +18,7 @@ import { parseNetworkChoice } from "../options.ts";
 import { checkExportTarget, writeCheckpointArchive } from "./archive.ts";
 import { criuPath, runCriu } from "./criu.ts";
 import { checkpointDirs, DUMP_LOG } from "./layout.ts";
-import { CHECKPOINT_FORMAT, type CheckpointManifest } from "./manifest.ts";
+import { CHECKPOINT_FORMAT, layerIdOf, type CheckpointManifest } from "./manifest.ts";
 import { externalMountPoints } from "./mounts.ts";
 
 export interface CheckpointOptions {
@@ -100,7 +100,7 @@ export async function checkpointContainer(paths: BoxPaths, r: ContainerRecord, o
     descriptors: fdTargets(pid),
     externalMounts: external,
     etc: { hostname: readText(r.dirs.hostname), hosts: readText(r.dirs.hosts), resolvConf: readText(r.dirs.resolvConf) },
-    layerIds: r.config.layers.map((l) => l.split("/").slice(-2, -1)[0] ?? l),
+    layerIds: r.config.layers.map(layerIdOf),
     tcpEstablished: opts.tcpEstablished,
   };
   const args = ["-t", String(pid), "-D", cp.images, "--root", r.dirs.merged, "--manage-cgroups=soft"];

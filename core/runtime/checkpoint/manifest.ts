@@ -25,6 +25,11 @@ export const CheckpointManifestSchema = v.object({
 
 export type CheckpointManifest = v.InferOutput<typeof CheckpointManifestSchema>;
 
+/** A layer's name in the store: its directory, the parent of the unpacked `diff/`. */
+export function layerIdOf(layerPath: string): string {
+  return layerPath.split("/").slice(-2, -1)[0] ?? layerPath;
+}
+
 export function parseManifest(data: unknown, where: string): CheckpointManifest {
   const r = v.safeParse(CheckpointManifestSchema, data);
   if (!r.success) {

@@ -25,7 +25,7 @@ import { readCheckpointArchive } from "./archive.ts";
 import { criuFailure, criuPath } from "./criu.ts";
 import { requireRoot } from "./dump.ts";
 import { checkpointDirs, RESTORE_LOG } from "./layout.ts";
-import { readManifest, type CheckpointManifest } from "./manifest.ts";
+import { layerIdOf, readManifest, type CheckpointManifest } from "./manifest.ts";
 import { externalMountSources } from "./mounts.ts";
 
 export interface RestoreOptions {
@@ -53,10 +53,6 @@ async function unwind(undo: Undo[]): Promise<void> {
   }
 }
 
-function layerId(path: string): string {
-  return path.split("/").slice(-2, -1)[0] ?? path;
-}
-
 /** The image the archive's container ran from, as this store has it; it must be the same one. */
 async function imageFor(paths: BoxPaths, imported: { config: ContainerRecord["config"]; manifest: CheckpointManifest }): Promise<RunnableImage> {
   const c = imported.config;
@@ -72,10 +68,10 @@ async function imageFor(paths: BoxPaths, imported: { config: ContainerRecord["co
     }
     throw e;
   }
-  const here = image.layers.map(layerId);
+  const here = image.layers.map(layerIdOf);
   if (!directory && here.join(",") !== imported.manifest.layerIds.join(",")) {
     throw new BoxError("E_BAD_STATE", `cannot restore: image \`${c.image}\` in this store is not the image the container was checkpointed from`, {
-      hint: `load the same image (its layers: ${imported.manifest.layerIds.join(", ")})`,
+      hint: `load the image it ran from (layers ${imported.manifest.layerIds.map((l) => l.slice(0, 12)).join(", ")})`,
     });
   }
   return { name: c.image, layers: image.layers, config: c.imageConfig };
