@@ -205,6 +205,37 @@ describe.skipIf(!can.root)(`box save and box load (root)${can.root ? "" : " (ski
     }
   }, 60_000);
 
+  test("a Docker 25+ docker save archive (uncompressed layers in an OCI layout) loads, keeping its manifest", async () => {
+    const config = JSON.parse(new TextDecoder().decode(image.config)) as { rootfs: { diff_ids: string[] } };
+    const tars = image.layerDigests.map((d) => Bun.gunzipSync(image.blobs.get(d) as Uint8Array<ArrayBuffer>));
+    const manifest = new TextEncoder().encode(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: image.configDigest, size: image.config.byteLength },
+      layers: tars.map((t, i) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: config.rootfs.diff_ids[i], size: t.byteLength })),
+    }));
+    const manifestDigest = sha256Digest(manifest);
+    const blob = (d: string): string => `blobs/sha256/${d.slice(7)}`;
+    writeFileSync(at("docker25.tar"), await tarBytes([
+      ...tars.map((t, i): TarWriterEntry => ({ name: blob(config.rootfs.diff_ids[i] as string), type: "file", body: t })),
+      { name: blob(image.configDigest), type: "file", body: image.config },
+      { name: blob(manifestDigest), type: "file", body: manifest },
+      { name: "index.json", type: "file", body: JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: manifestDigest, size: manifest.byteLength, annotations: { "io.containerd.image.name": "docker.io/library/d25:latest", "org.opencontainers.image.ref.name": "latest" } }] }) },
+      { name: "manifest.json", type: "file", body: JSON.stringify([{ Config: blob(image.configDigest), RepoTags: ["d25:latest"], Layers: config.rootfs.diff_ids.map(blob) }]) },
+      { name: "oci-layout", type: "file", body: JSON.stringify({ imageLayoutVersion: "1.0.0" }) },
+      { name: "repositories", type: "file", body: JSON.stringify({ d25: { latest: (config.rootfs.diff_ids.at(-1) as string).slice(7) } }) },
+    ]));
+    const other = fresh();
+    try {
+      expect(await box(other, ["load", "-i", at("docker25.tar")])).toEqual({ code: 0, stdout: "Loaded image: d25:latest\n", stderr: "" });
+      expect(await box(other, ["run", "--rm", "--network", "none", "d25"])).toEqual({ code: 0, stdout: HELLO_OUT, stderr: "" });
+      const index = JSON.parse(readFileSync(join(other.root, "images.json"), "utf8")) as { images: { id: string; manifest: string }[] };
+      expect(index.images.map((i) => [i.id, i.manifest])).toEqual([[image.configDigest, manifestDigest]]);
+    } finally {
+      other.dispose();
+    }
+  }, 60_000);
+
   test("oci-dir: a directory layout that skopeo reads and box loads back", async () => {
     expect(await box(env, ["save", "--format", "oci-dir", "-o", at("layout"), "test/hello:v1"])).toEqual({ code: 0, stdout: "", stderr: "" });
     expect(readdirSync(at("layout")).sort()).toEqual(["blobs", "index.json", "oci-layout"]);
