@@ -1,6 +1,5 @@
 /** `box stats [OPTIONS] [CONTAINER...]`: docker's live resource usage table, or one sample. */
 import { BoxError } from "../../core/errors.ts";
-import { isRunning } from "../../core/runtime/lifecycle.ts";
 import { StatsReader, type ContainerStats, type StatsTarget } from "../../core/runtime/stats.ts";
 import { findContainer, listContainers, type ContainerRecord } from "../../core/state/containers.ts";
 import { isatty } from "../../core/terminal.ts";
@@ -16,22 +15,18 @@ import type { Command } from "./index.ts";
 const FLAGS: FlagTable = {
   all: { type: "boolean", short: "a", description: "Show all containers (default shows just running)" },
   format: { type: "string", description: "Format output: table, json, or a Go template like {{.Name}} {{.CPUPerc}}" },
-  interval: { type: "string", description: "Seconds between refreshes (default 1); with --no-stream, the window of CPU % (default 0.1)", valueHint: "seconds" },
+  interval: { type: "string", description: "Seconds between refreshes (default 1); with --no-stream, sample CPU % over this window instead", valueHint: "seconds" },
   "no-stream": { type: "boolean", description: "Disable streaming stats and only pull the first result" },
   "no-trunc": { type: "boolean", description: "Do not truncate output" },
   help: { type: "boolean", description: "Print usage" },
 };
 const USAGE = "box stats [OPTIONS] [CONTAINER...]";
 
-/**
- * The window of the first CPU % (all of --no-stream's): one CFS period (100 ms). A container under
- * --cpus runs its quota in a burst and then waits for the next period, so a shorter window reads
- * anything from 0 to 100% for it (measured: 81% for --cpus 0.5 over 50 ms); a whole period always
- * holds one quota, give or take what contention delays into the next (measured here: 50-69% for
- * --cpus 0.5 on a busy host; 50% ±1 over 1 s). docker's window is about a second; this keeps
- * --no-stream quick, and --interval widens it when the figure matters more than the wait.
- */
-const FIRST_WINDOW_MS = 100;
+/** How CPU % is measured, for --help (the choice is explained in docs/design.md, "box stats"). */
+const CPU_NOTE = `CPU % is the share of one CPU used since the previous box stats of the same container,
+when that was 0.1 to 60 seconds ago; otherwise it is the average since the container started.
+--no-stream therefore answers at once; --no-stream --interval N measures a window of N seconds.
+The live view measures each refresh over the interval since the last one.`;
 
 const HEADERS: Record<string, string> = {
   ID: "CONTAINER ID", Container: "CONTAINER", Name: "NAME", CPUPerc: "CPU %", MemUsage: "MEM USAGE / LIMIT",
@@ -68,8 +63,16 @@ function row(s: ContainerStats, trunc: boolean): Record<string, string> {
 }
 
 function targetOf(r: ContainerRecord): StatsTarget {
-  const running = isRunning(r) && r.state.pid !== undefined;
-  return { id: r.config.id, name: r.config.name, ...(running ? { pid: r.state.pid as number } : {}), network: r.config.options.network };
+  // The record's state is already checked against the process (its start time); asking
+  // lifecycle's isRunning again would read /proc/PID/stat twice and load the whole runtime.
+  const running = (r.state.status === "running" || r.state.status === "paused") && r.state.pid !== undefined;
+  return {
+    id: r.config.id,
+    name: r.config.name,
+    network: r.config.options.network,
+    ...(running ? { pid: r.state.pid as number, stateDir: r.dirs.state } : {}),
+    ...(running && r.state.startedAt !== undefined ? { startedAt: r.state.startedAt } : {}),
+  };
 }
 
 /** Named containers stay in the view; otherwise the view follows what runs (all with -a). */
@@ -92,7 +95,7 @@ const command: Command = {
   async run(argv, globals) {
     const { flags, positionals } = parseFlags("stats", FLAGS, argv, false);
     if (flags.help) {
-      out(renderHelp(USAGE, "Display a live stream of container(s) resource usage statistics", FLAGS));
+      out(`${renderHelp(USAGE, "Display a live stream of container(s) resource usage statistics", FLAGS)}\n${CPU_NOTE}\n`);
       return 0;
     }
     const paths = pathsFor(globals);
@@ -110,27 +113,28 @@ const command: Command = {
     const reader = new StatsReader();
     const all = flags.all as boolean;
 
-    // Every frame's CPU % covers the time since the previous one; the first read only primes
-    // it, and the first frame follows after a short window rather than a whole interval.
     let current = targets(paths, positionals, all);
     mark("stats: containers listed");
-    reader.prime(current);
-    mark("stats: first sample");
     const stream = !flags["no-stream"];
-    const tty = stream && isatty(1);
+    if (!stream) {
+      // An explicit window: sample, wait, sample. Without one, no wait (see CPU_NOTE).
+      if (given !== undefined) {
+        reader.prime(current);
+        await Bun.sleep(given);
+      }
+      out(render(reader.read(current)));
+      mark("stats: sampled and rendered");
+      return 0;
+    }
     // On a terminal each frame is drawn over the last: home, each line cleared to its end, then
     // the rest of the screen cleared (no full-screen clear per frame, so no flicker).
+    const tty = isatty(1);
     if (tty) out("\x1b[2J");
-    for (let wait = stream ? Math.min(FIRST_WINDOW_MS, intervalMs) : (given ?? FIRST_WINDOW_MS); ; wait = intervalMs) {
-      await Bun.sleep(wait);
+    for (;;) {
       const frame = render(reader.read(current));
-      mark("stats: sampled and rendered");
-      if (!stream) {
-        out(frame);
-        return 0;
-      }
       out(tty ? `\x1b[H${frame.replace(/\n/g, "\x1b[K\n")}\x1b[J` : frame);
-      // Containers started since show up with 0% for one frame, as in docker.
+      await Bun.sleep(intervalMs);
+      // Containers started since join the view; their first frame is measured as --no-stream is.
       if (positionals.length === 0) current = targets(paths, positionals, all);
     }
   },

@@ -2,10 +2,11 @@
  * The numbers of `box stats`, read straight from the kernel's files (no subprocess per
  * container, so 50 containers cost a few hundred small reads), computed the way docker does:
  *   CPU %  = Δ container CPU time / Δ host CPU time × online CPUs × 100, where the host's CPU
- *            time is what /proc/stat's total advances by, online CPUs × elapsed time, taken from
- *            the monotonic clock: /proc/stat counts in 10 ms ticks per CPU and state, and over a
- *            50 ms window a busy loop read 72-117% through it against 93-99% through the clock
- *            (measured here, 8 windows each).
+ *            time is what /proc/stat's total advances by, online CPUs × elapsed time, so the
+ *            figure is Δ CPU time over Δ elapsed time: /proc/stat counts in 10 ms ticks per
+ *            CPU and state, and over a 50 ms window a busy loop read 72-117% through it against
+ *            93-99% through the clock (measured here, 8 windows each). Where the first reading of
+ *            a window comes from is stats-cpu.ts's business.
  *   MEM    = usage − inactive file pages (page cache the kernel can drop), limit clamped to RAM
  *   NET    = the container's network namespace, every interface but lo (docker counts the
  *            sandbox's interfaces, and lo is never one of them; --network host counts nothing,
@@ -18,6 +19,7 @@ import type { GroupSample } from "./cgroups/driver.ts";
 import type { Group } from "./cgroups/driver.ts";
 import { containerGroups, driverFor, groupsFor, mountedHierarchies } from "./cgroups/layout.ts";
 import { readCgroupFile } from "./cgroups/files.ts";
+import { baseline, keep, lifetimePercent, loadReadings, nowUs, saveReadings, windowPercent, type CpuReading } from "./stats-cpu.ts";
 
 /** What `box stats` needs to know about a container to read its numbers. */
 export interface StatsTarget {
@@ -26,6 +28,10 @@ export interface StatsTarget {
   /** The container's first process while it runs. */
   pid?: number;
   network: string;
+  /** Where its CPU readings are kept between runs of `box stats` (see stats-cpu.ts). */
+  stateDir?: string;
+  /** When it started (ISO 8601): the lifetime average needs it. */
+  startedAt?: string;
 }
 
 export interface ContainerStats {
@@ -72,20 +78,18 @@ function readNet(t: StatsTarget): { rx: number; tx: number } {
   return text === undefined ? { rx: 0, tx: 0 } : parseNetDev(text);
 }
 
-interface CpuPoint {
-  containerNs: number;
-  systemNs: number;
-}
-
 /**
- * Reads the stats of containers again and again; each read's CPU % covers the time since the
- * previous read of the same container (docker's precpu_stats), so the first read primes it.
+ * Reads the stats of containers again and again. A read's CPU % covers the time since this
+ * reader's previous read of the container (the live view's interval, docker's precpu_stats);
+ * a container this reader has not read yet is measured from the reading an earlier `box stats`
+ * left (stats-cpu.ts), else over its lifetime. Each read leaves its own reading for the next run.
  */
 export class StatsReader {
   private readonly groupsOf: (id: string) => Group[];
   private readonly memTotal: number;
   private readonly cpus: number;
-  private readonly previous = new Map<string, CpuPoint>();
+  /** This reader's last reading of each container. */
+  private readonly last = new Map<string, CpuReading>();
 
   constructor(hierarchies = mountedHierarchies()) {
     this.groupsOf = groupsFor(hierarchies);
@@ -93,14 +97,14 @@ export class StatsReader {
     this.cpus = onlineCpuCount(readFileSync("/proc/stat", "utf8"));
   }
 
-  /** Only remember each container's CPU time: the start of the next read's CPU % window. */
+  /** Only take each container's CPU time: the start of the next read's window (--interval with --no-stream). */
   prime(targets: StatsTarget[]): void {
     for (const t of targets) {
       if (t.pid === undefined) continue;
       for (const g of this.groupsOf(t.id)) {
         const cpuNs = driverFor(g).cpuNs(g);
         if (cpuNs === undefined) continue;
-        this.previous.set(t.id, { containerNs: cpuNs, systemNs: this.hostNs() });
+        this.last.set(t.id, { pid: t.pid, cpuNs, atUs: nowUs() });
         break;
       }
     }
@@ -110,26 +114,24 @@ export class StatsReader {
     return targets.map((t) => this.readOne(t));
   }
 
-  /** The host's CPU time as /proc/stat's total advances: online CPUs × elapsed time. */
-  private hostNs(): number {
-    return Number(process.hrtime.bigint()) * this.cpus;
+  private cpuPercent(t: StatsTarget & { pid: number }, cpuNs: number): number {
+    // Taken with each container's sample, so the time spent reading the others is not counted.
+    const now: CpuReading = { pid: t.pid, cpuNs, atUs: nowUs() };
+    const mine = this.last.get(t.id);
+    this.last.set(t.id, now);
+    const stored = t.stateDir === undefined ? [] : loadReadings(t.stateDir);
+    const base = baseline(stored, now);
+    if (t.stateDir !== undefined) saveReadings(t.stateDir, keep(stored, now));
+    if (mine && mine.pid === now.pid && mine.cpuNs <= now.cpuNs) return windowPercent(mine, now);
+    if (base) return windowPercent(base, now);
+    const started = t.startedAt === undefined ? Number.NaN : Date.parse(t.startedAt);
+    return Number.isFinite(started) ? lifetimePercent(cpuNs, started, this.cpus) : 0;
   }
 
   private readOne(t: StatsTarget): ContainerStats {
     const s: GroupSample = {};
     if (t.pid !== undefined) for (const g of this.groupsOf(t.id)) driverFor(g).sample(g, s);
-    // Taken with each container's sample, so the time spent reading the others is not counted.
-    const host = { systemNs: this.hostNs(), cpus: this.cpus };
-    let cpuPercent = 0;
-    if (s.cpuNs !== undefined) {
-      const before = this.previous.get(t.id);
-      this.previous.set(t.id, { containerNs: s.cpuNs, systemNs: host.systemNs });
-      if (before) {
-        const cpuDelta = s.cpuNs - before.containerNs;
-        const systemDelta = host.systemNs - before.systemNs;
-        if (cpuDelta > 0 && systemDelta > 0) cpuPercent = (cpuDelta / systemDelta) * host.cpus * 100;
-      }
-    }
+    const cpuPercent = t.pid !== undefined && s.cpuNs !== undefined ? this.cpuPercent({ ...t, pid: t.pid }, s.cpuNs) : 0;
     const inactive = s.memInactiveFile ?? 0;
     const usage = s.memUsage === undefined ? 0 : s.memUsage > inactive ? s.memUsage - inactive : s.memUsage;
     const limit = t.pid === undefined ? 0 : Math.min(s.memLimit ?? this.memTotal, this.memTotal);

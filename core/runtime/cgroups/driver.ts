@@ -21,7 +21,7 @@ export interface GroupSample {
   memUsage?: number;
   /** Of which the kernel can drop without harm (inactive page cache): docker subtracts it. */
   memInactiveFile?: number;
-  /** The group's memory limit; a huge number (v1) or undefined (v2 "max") when unlimited. */
+  /** The memory limit that holds for the group (v1: the lowest on the way up); a huge number (v1) or undefined (v2 "max") when unlimited. */
   memLimit?: number;
   blkRead?: number;
   blkWrite?: number;

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Resources } from "../../schema/container.ts";
 import { deviceNumber } from "./devices.ts";
 import type { CgroupDriver, Group, GroupSample, Limit } from "./driver.ts";
-import { readCgroupFile, readKeyed, readNumber, writeCgroupFile } from "./files.ts";
+import { keyedValue, readCgroupFile, readKeyed, readNumber, writeCgroupFile } from "./files.ts";
 
 /** CFS period for --cpus, docker's and runc's default: 100 ms. */
 export const CFS_PERIOD_US = 100000;
@@ -130,9 +130,11 @@ export const v1: CgroupDriver = {
     if (has(g, "memory") && into.memUsage === undefined) {
       const usage = readNumber(join(g.dir, "memory.usage_in_bytes"));
       if (usage !== undefined) {
+        const stat = readCgroupFile(join(g.dir, "memory.stat"));
         into.memUsage = usage;
-        into.memInactiveFile = readKeyed(join(g.dir, "memory.stat"))?.get("total_inactive_file") ?? 0;
-        const limit = readNumber(join(g.dir, "memory.limit_in_bytes"));
+        into.memInactiveFile = keyedValue(stat, "total_inactive_file") ?? 0;
+        // The limit that holds, the lowest on the way up, is in memory.stat already: one file less.
+        const limit = keyedValue(stat, "hierarchical_memory_limit") ?? readNumber(join(g.dir, "memory.limit_in_bytes"));
         if (limit !== undefined) into.memLimit = limit;
       }
     }

@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import type { Resources } from "../../schema/container.ts";
 import { deviceNumber } from "./devices.ts";
 import type { CgroupDriver, Group, GroupSample, Limit } from "./driver.ts";
-import { readCgroupFile, readKeyed, readNumber, writeCgroupFile } from "./files.ts";
+import { keyedValue, readCgroupFile, readKeyed, readNumber, writeCgroupFile } from "./files.ts";
 import { CFS_PERIOD_US, memoryAndSwapTotal } from "./v1.ts";
 
 /** The v2 controller each limit needs. */
@@ -121,7 +121,7 @@ export function parseIoStat(text: string): { read: number; write: number } {
 
 /** cpu.stat's usage_usec exists in every non-root v2 group, with or without the cpu controller. */
 function cpuNs(g: Group): number | undefined {
-  const usec = readKeyed(join(g.dir, "cpu.stat"))?.get("usage_usec");
+  const usec = keyedValue(readCgroupFile(join(g.dir, "cpu.stat")), "usage_usec");
   return usec === undefined ? undefined : usec * 1000;
 }
 
@@ -148,7 +148,8 @@ export const v2: CgroupDriver = {
       const usage = readNumber(join(g.dir, "memory.current"));
       if (usage !== undefined) {
         into.memUsage = usage;
-        into.memInactiveFile = readKeyed(join(g.dir, "memory.stat"))?.get("inactive_file") ?? 0;
+        const stat = readCgroupFile(join(g.dir, "memory.stat"));
+        into.memInactiveFile = keyedValue(stat, "inactive_file") ?? 0;
         const limit = readNumber(join(g.dir, "memory.max"));
         if (limit !== undefined) into.memLimit = limit;
       }

@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseHierarchies } from "../../../core/runtime/cgroups.ts";
 import { containerGroups, controllerVersion, groupsOfDirs } from "../../../core/runtime/cgroups/layout.ts";
+import type { GroupSample } from "../../../core/runtime/cgroups/driver.ts";
+import { keyedValue } from "../../../core/runtime/cgroups/files.ts";
 import { parseBlkioServiceBytes, v1 } from "../../../core/runtime/cgroups/v1.ts";
 import { blkioToIoWeight, enableControllers, parseIoStat, sharesToWeight, v2 } from "../../../core/runtime/cgroups/v2.ts";
 import { parseResources, parseSize } from "../../../core/runtime/resources.ts";
@@ -82,6 +84,11 @@ describe("v1 driver, file writing (scratch directory)", () => {
     v1.sample({ dir, version: 1, controllers: ["blkio"] }, s);
     expect(s).toEqual({ memUsage: 10000, memInactiveFile: 3000, memLimit: 65536, blkRead: 4100, blkWrite: 512 });
     expect(v1.oomKills({ dir: mem, version: 1, controllers: ["memory"] })).toBe(2);
+    // The limit that holds (the lowest on the way up) comes from memory.stat when it says so.
+    const nested = fixture("v1-nested", { "memory.usage_in_bytes": "10000", "memory.stat": "total_inactive_file 0\nhierarchical_memory_limit 4096\n", "memory.limit_in_bytes": "65536" });
+    const n: GroupSample = {};
+    v1.sample({ dir: nested, version: 1, controllers: ["memory"] }, n);
+    expect(n.memLimit).toBe(4096);
   });
 });
 
@@ -147,6 +154,10 @@ describe("parsers", () => {
     expect(parseNetDev(netdev)).toEqual({ rx: 1000, tx: 200 });
     expect(parseBlkioServiceBytes("8:0 Read 10\n8:0 Write 5\n8:0 Sync 15\nTotal 15\n")).toEqual({ read: 10, write: 5 });
     expect(parseIoStat("259:0 rbytes=7 wbytes=9 rios=1\n")).toEqual({ read: 7, write: 9 });
+    // One key of a keyed file: whole keys only, first line and last line alike.
+    const stat = "inactive_file 5\ntotal_inactive_file 7\nhierarchical_memory_limit 9";
+    expect([keyedValue(stat, "inactive_file"), keyedValue(stat, "total_inactive_file"), keyedValue(stat, "hierarchical_memory_limit")]).toEqual([5, 7, 9]);
+    expect([keyedValue(stat, "file"), keyedValue(undefined, "x"), keyedValue("a b\n", "a")]).toEqual([undefined, undefined, undefined]);
   });
 });
 
