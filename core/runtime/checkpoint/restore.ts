@@ -134,6 +134,8 @@ async function restoreCheckpoint(paths: BoxPaths, r: ContainerRecord, exitComman
     // The monitor joins the container's groups, so criu and the tree it restores start there;
     // criu's soft mode then places each task under --cgroup-root as it was dumped.
     if (cgroups.procs.length > 0) handle.sendCgroups(cgroups.procs);
+    // The same overlay options a fresh start uses; overlayData reads only the rootfs (and the
+    // user namespace, which a root-only restore never has).
     const overlay = overlayData({ rootfs: { lower: config.layers, upper: dirs.upper, work: dirs.work, merged: dirs.merged, volatile: false } } as ContainerSpec);
     const plan: ShimPlan = {
       header: {
