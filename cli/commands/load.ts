@@ -8,7 +8,7 @@ import { out } from "../render/output.ts";
 
 const FLAGS: FlagTable = {
   input: { type: "string", short: "i", description: "Read from tar archive file (or an OCI layout directory), instead of STDIN", valueHint: "string" },
-  quiet: { type: "boolean", short: "q", description: "Suppress the load output" },
+  quiet: { type: "boolean", short: "q", description: "Suppress progress output (box shows none; the Loaded lines stay, as with docker)" },
   help: { type: "boolean", description: "Print usage" },
 };
 const USAGE = "box load [OPTIONS]";
