@@ -3,6 +3,7 @@
  * exec (a PreStartHook): the namespace exists, nothing in it runs yet. Returns the undo for a
  * foreground container; a detached one is torn down by cleanupContainer and removeContainer.
  */
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BoxError } from "../errors.ts";
 import type { BoxPaths } from "../paths.ts";
@@ -13,6 +14,7 @@ import { attachContainer, detachContainer } from "./attach.ts";
 import { loadContainer, processStartTime, type ContainerRecord } from "../state/containers.ts";
 import { readContainerNetwork, writeContainerNetwork } from "./pool.ts";
 import { allocatePorts, parseExpose, parsePublish, type PortRequest } from "./ports.ts";
+import { loopback6Ports, startProxy } from "./proxy.ts";
 import { rootlessDefault, rootlessFallback, startPasta, startSlirp4netns, stopHelper } from "./rootless.ts";
 import { DEFAULT_NETWORK, findNetwork } from "./store.ts";
 
@@ -54,20 +56,40 @@ export function networkHooks(paths: BoxPaths, opts: RunOptions): PreStartHook[] 
     return [async ({ pid, record }) => {
       const mapped = await allocatePorts(portsOf(record), []);
       const pidFile = join(record.dirs.state, "pasta.pid");
+      // A socket path must fit in 108 bytes, which a state root's may not.
+      const slirpSocket = join(tmpdir(), `box-slirp-${record.config.id.slice(0, 16)}.sock`);
       let mode: string = choice.kind;
       let helper: number;
       try {
-        helper = choice.kind === "pasta" ? await startPasta(pid, mapped, pidFile) : await startSlirp4netns(pid, mapped);
+        helper = choice.kind === "pasta" ? await startPasta(pid, mapped, pidFile) : await startSlirp4netns(pid, mapped, slirpSocket);
       } catch (e) {
         // The default falls back to slirp4netns when pasta cannot run (pasta refuses a host
         // without an interface holding a default route); an explicit --network pasta fails.
-        if (!isDefault || choice.kind !== "pasta" || mapped.length > 0 || rootlessFallback() === undefined) throw e;
-        helper = await startSlirp4netns(pid, mapped);
+        if (!isDefault || choice.kind !== "pasta" || rootlessFallback() === undefined) throw e;
+        helper = await startSlirp4netns(pid, mapped, slirpSocket);
         mode = "slirp4netns";
       }
       const startTime = processStartTime(helper);
-      writeContainerNetwork(networkFileOf(record.dirs.state), { mode, helper: { pid: helper, ...(startTime ? { startTime } : {}) }, attachments: [], ports: mapped });
-      return () => stopHelper(helper, startTime);
+      let proxy: { pid: number; startTime?: string } | undefined;
+      // pasta listens on [::] itself; slirp4netns only on IPv4, so [::1] goes through box's
+      // proxy to the port slirp4netns holds on 127.0.0.1.
+      const v6 = mode === "slirp4netns" ? loopback6Ports(mapped) : [];
+      if (v6.length > 0) {
+        try {
+          const ctrStart = processStartTime(pid);
+          const proxyPid = await startProxy({ pid, ...(ctrStart ? { startTime: ctrStart } : {}), target: "127.0.0.1", ports: v6.map((p) => ({ ...p, hostIp: "::1", containerPort: p.hostPort })) });
+          const proxyStart = processStartTime(proxyPid);
+          proxy = { pid: proxyPid, ...(proxyStart ? { startTime: proxyStart } : {}) };
+        } catch (e) {
+          stopHelper(helper, startTime);
+          throw e;
+        }
+      }
+      writeContainerNetwork(networkFileOf(record.dirs.state), { mode, helper: { pid: helper, ...(startTime ? { startTime } : {}) }, ...(proxy ? { proxy } : {}), attachments: [], ports: mapped });
+      return () => {
+        stopHelper(helper, startTime);
+        if (proxy) stopHelper(proxy.pid, proxy.startTime);
+      };
     }];
   }
   if (paths.rootless) {
@@ -90,8 +112,8 @@ export function networkHooks(paths: BoxPaths, opts: RunOptions): PreStartHook[] 
 export async function teardownNetwork(paths: BoxPaths, id: string): Promise<void> {
   const r = loadContainer(paths, id);
   if (r) {
-    const helper = readContainerNetwork(networkFileOf(r.dirs.state))?.helper;
-    if (helper) stopHelper(helper.pid, helper.startTime);
+    const n = readContainerNetwork(networkFileOf(r.dirs.state));
+    for (const h of [n?.helper, n?.proxy]) if (h) stopHelper(h.pid, h.startTime);
   }
   await detachContainer(paths, id);
 }

@@ -64,6 +64,8 @@ export const ContainerNetworkSchema = v.object({
   mode: v.string(),
   /** pasta's or slirp4netns' pid and start time, stopped at teardown. */
   helper: v.optional(v.object({ pid: v.number(), startTime: v.optional(v.string()) })),
+  /** slirp4netns: the [::1] port proxy (proxy.ts), stopped at teardown. */
+  proxy: v.optional(v.object({ pid: v.number(), startTime: v.optional(v.string()) })),
   attachments: v.array(AttachmentSchema),
   ports: v.array(PortMappingSchema),
 });
