@@ -85,6 +85,8 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     expect(a[3]).toBe("fe80::1");
     expect(a[4]).toMatch(/^02:42:ac:11:00:[0-9a-f]{2}$/);
     expect(b[0]).not.toBe(a[0]);
+    const nets = JSON.parse((await c.box(["inspect", "--format", "{{json .NetworkSettings.Networks}}", "alpha"])).stdout) as Record<string, Record<string, unknown>>;
+    expect(nets).toEqual({ box: { NetworkID: "box0", Gateway: "172.17.0.1", IPAddress: a[0], IPPrefixLen: 16, IPv6Gateway: "fe80::1", GlobalIPv6Address: a[1], GlobalIPv6PrefixLen: 64, MacAddress: a[4] } });
     // The bridge holds fe80::1/64, and the containers route IPv6 through it.
     expect(sh(["ip", "-n", c.ns, "-6", "addr", "show", "dev", "box0"]).stdout).toContain("inet6 fe80::1/64");
     const script = [
@@ -138,6 +140,49 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     expect((await c.box(["run", "-d", "--name", "expo2", "exposer", "sleep", "60"])).code).toBe(0);
     expect((await c.box(["port", "expo2"])).stdout).toBe("");
     await c.box(["rm", "-f", "expo", "expo2"]);
+  });
+
+  test("a host port held by a listener on the host, or by another container, is refused and leaves nothing behind", async () => {
+    const before = sh(["ip", "-n", c.ns, "-o", "link", "show", "type", "veth"]).stdout;
+    const listener = Bun.spawn(["ip", "netns", "exec", c.ns, "busybox", "nc", "-l", "-p", "18095"], { stdout: "ignore", stderr: "ignore" });
+    try {
+      expect(await until(async () => sh(["ip", "netns", "exec", c.ns, "ss", "-Htln", "sport = :18095"]).stdout.includes("18095"))).toBe(true);
+      const r = await c.box(["run", "-d", "--name", "clash", "-p", "18095:8080", "base", "sleep", "60"]);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toBe("box: host port 18095/tcp is already allocated; publish on another host port, e.g. -p 8081:8080, or stop what holds it\n");
+    } finally {
+      listener.kill();
+    }
+    expect((await c.box(["run", "-d", "--name", "holder", "-p", "18096:8080", "base", "sh", "-c", HTTPD])).code).toBe(0);
+    const second = await c.box(["run", "-d", "--name", "clash2", "-p", "18096:8080", "base", "sleep", "60"]);
+    expect(second.code).toBe(125);
+    expect(second.stderr).toBe("box: host port 18096/tcp is already allocated; publish on another host port, e.g. -p 8081:8080, or stop what holds it\n");
+    await c.box(["rm", "-f", "holder"]);
+    // Neither failed container is kept, and nothing of theirs is left in the kernel.
+    expect((await c.box(["ps", "-a", "--format", "{{.Names}}"])).stdout).not.toMatch(/clash|holder/);
+    expect(sh(["ip", "-n", c.ns, "-o", "link", "show", "type", "veth"]).stdout).toBe(before);
+    expect(sh(["ip", "netns", "exec", c.ns, "nft", "list", "table", "inet", "box"]).stdout).not.toMatch(/1809[56]/);
+    expect(sh(["pgrep", "-f", "network _proxy .*1809[56]"]).stdout).toBe("");
+    // The failed runs returned their addresses: the next container gets the pool's first.
+    expect((await c.box(["run", "--rm", "base", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'"])).stdout.trim()).toBe("172.17.0.2/16");
+  });
+
+  test("box stats NET I/O of a bridge container grows with its traffic", async () => {
+    expect((await c.box(["run", "-d", "--name", "talker", "base", "sh", "-c", `dd if=/dev/zero of=/big bs=1k count=2048 2>/dev/null; mkdir -p /w && mv /big /w/ && exec httpd -f -p 8080 -h /w`])).code).toBe(0);
+    const ip = (await c.box(["inspect", "--format", "{{.NetworkSettings.IPAddress}}", "talker"])).stdout.trim();
+    const bytes = (text: string): number => {
+      const m = /^([\d.]+)([kMG]?)B$/.exec(text.trim());
+      if (!m) throw new Error(`unexpected size \`${text}\``);
+      return Number(m[1]) * ({ "": 1, k: 1e3, M: 1e6, G: 1e9 }[m[2] as string] as number);
+    };
+    const netIO = async () => (await c.box(["stats", "--no-stream", "--format", "{{.NetIO}}", "talker"])).stdout.trim().split(" / ").map(bytes);
+    const [, tx0] = await netIO();
+    expect(tx0).toBeLessThan(100e3);
+    expect(await until(async () => (await inNs(c.ns, ["curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{size_download}", `http://${ip}:8080/big`])).stdout === "2097152")).toBe(true);
+    const [rx1, tx1] = await netIO();
+    expect(tx1).toBeGreaterThan(2e6);
+    expect(rx1).toBeGreaterThan(0);
+    await c.box(["rm", "-f", "talker"]);
   });
 
   test("addresses return to the pool: after rm, after a --rm exit, and after kill -9 of container and monitor", async () => {
