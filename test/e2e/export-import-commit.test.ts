@@ -201,7 +201,7 @@ for (const kind of ["root", "rootless"] as const) {
       expect(readdirSync(join(env.root, "tmp"))).toEqual([]);
     });
 
-    test.skipIf(!can.root || kind === "rootless" || !existsSync("/usr/bin/podman"))(`podman imports box's export${existsSync("/usr/bin/podman") ? "" : " (skipped: podman not installed)"}${kind === "rootless" ? " (skipped: checked once, as root)" : ""}`, async () => {
+    test.skipIf(!can.root || kind === "rootless" || !existsSync("/usr/bin/podman"))(`podman imports box's export, box imports podman's${existsSync("/usr/bin/podman") ? "" : " (skipped: podman not installed)"}${kind === "rootless" ? " (skipped: checked once, as root)" : ""}`, async () => {
       const file = join(scratch, "for-podman.tar");
       expect((await box(env, ["export", "-o", file, "src"])).code).toBe(0);
       const store = mkdtempSync(join(tmpdir(), "box-podman-"));
@@ -215,7 +215,14 @@ for (const kind of ["root", "rootless"] as const) {
         expect(existsSync(join(mnt, "etc/os-release"))).toBe(false);
         expect(existsSync(join(mnt, "bin/busybox"))).toBe(true);
         spawn([...podman, "image", "unmount", "fromebox"]);
+        // And back: podman's export of a container of that image, imported and run by box.
+        expect(spawn([...podman, "create", "--name", "pc", "fromebox", "true"]).code).toBe(0);
+        const back = join(scratch, "from-podman.tar");
+        expect(spawn([...podman, "export", "-o", back, "pc"]).code).toBe(0);
+        expect((await box(env, ["import", back, "frompodman"])).code).toBe(0);
+        expect(await box(env, ["run", "--rm", "frompodman", "/bin/cat", "/file"])).toEqual({ code: 0, stdout: "hello\n", stderr: "" });
       } finally {
+        spawn([...podman, "rm", "-a", "-f"]);
         spawn([...podman, "rmi", "-a", "-f"]);
         rmSync(store, { recursive: true, force: true });
       }
