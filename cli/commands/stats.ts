@@ -1,6 +1,6 @@
 /** `box stats [OPTIONS] [CONTAINER...]`: docker's live resource usage table, or one sample. */
 import { BoxError } from "../../core/errors.ts";
-import { StatsReader, type ContainerStats, type StatsTarget } from "../../core/runtime/stats.ts";
+import { requireOwnGroups, StatsReader, type ContainerStats, type StatsTarget } from "../../core/runtime/stats.ts";
 import { findContainer, listContainers, type ContainerRecord } from "../../core/state/containers.ts";
 import { isatty } from "../../core/terminal.ts";
 import { mark } from "../../core/trace.ts";
@@ -99,11 +99,7 @@ const command: Command = {
       return 0;
     }
     const paths = pathsFor(globals);
-    if (paths.rootless) {
-      throw new BoxError("E_UNSUPPORTED", "box stats: rootless containers have no cgroups of their own on this host to read", {
-        hint: "run the containers as root to see their resource usage",
-      });
-    }
+    requireOwnGroups(paths.rootless);
     const given = flags.interval === undefined ? undefined : parseInterval(flags.interval as string);
     const intervalMs = given ?? 1000;
     const format = (flags.format as string | undefined) ?? "table";

@@ -1,11 +1,13 @@
 /**
  * Minimal cgroup placement for the runtime core: each container gets its own group under `box/`
  * in every mounted hierarchy (cgroup v1 controllers and the v2 unified tree alike), so a cgroup
- * namespace shows it a root of its own and its processes can be found and killed as one.
+ * namespace shows it a root of its own and its processes can be found and killed as one. A
+ * rootless user's containers get one only in the cgroup2 subtree delegated to them, if any.
  * Limits and statistics are the business of the resource-limits work; this module only places.
  */
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { findDelegation, isDelegated } from "./cgroups/delegation.ts";
 
 export interface Hierarchy {
   mountpoint: string;
@@ -67,19 +69,40 @@ export function ownGroups(hierarchies: Hierarchy[], procSelfCgroup: string): Map
   return out;
 }
 
+/** Where containers' groups go in a hierarchy, and the group whose controllers they may use. */
+export interface GroupBase {
+  hierarchy: Hierarchy;
+  /** `<mountpoint>/box`, or `<delegated subtree>/box` for a rootless user. */
+  base: string;
+  /** The mountpoint, or the delegated subtree: its cgroup.controllers are what the groups can get. */
+  top: string;
+}
+
+/** The bases for this user: every hierarchy's as root; rootless, only a delegated cgroup2 subtree's. */
+export function groupBases(
+  hierarchies: Hierarchy[],
+  procSelfCgroup = readFileSync("/proc/self/cgroup", "utf8"),
+  uid = process.getuid?.() ?? 0,
+): GroupBase[] {
+  if (uid === 0) return hierarchies.map((h) => ({ hierarchy: h, base: join(h.mountpoint, "box"), top: h.mountpoint }));
+  const unified = hierarchies.find((h) => h.controllers === "cgroup2");
+  const d = findDelegation(uid, hierarchies, procSelfCgroup);
+  return unified && isDelegated(d) ? [{ hierarchy: unified, base: join(d.dir, "box"), top: d.dir }] : [];
+}
+
 export function createContainerCgroups(
   id: string,
   hierarchies = parseHierarchies(readFileSync("/proc/self/mountinfo", "utf8")),
   procSelfCgroup = readFileSync("/proc/self/cgroup", "utf8"),
+  uid = process.getuid?.() ?? 0,
 ): ContainerCgroups {
   const own = ownGroups(hierarchies, procSelfCgroup);
   const dirs: string[] = [];
   const procs: ContainerCgroups["procs"] = [];
-  for (const h of hierarchies) {
+  for (const { hierarchy: h, base } of groupBases(hierarchies, procSelfCgroup, uid)) {
     const ownPath = own.get(h);
     // A hierarchy box is not a member of (mounted but unused) is left alone.
     if (ownPath === undefined) continue;
-    const base = join(h.mountpoint, "box");
     const dir = join(base, id);
     mkdirSync(dir, { recursive: true });
     dirs.push(dir);
@@ -94,7 +117,7 @@ export function createContainerCgroups(
 
 /** The groups box made for container `id`, in every hierarchy (to remove them later). */
 export function cgroupDirsOf(id: string, hierarchies = parseHierarchies(readFileSync("/proc/self/mountinfo", "utf8"))): string[] {
-  return hierarchies.map((h) => join(h.mountpoint, "box", id)).filter((d) => existsSync(d));
+  return groupBases(hierarchies).map((b) => join(b.base, id)).filter((d) => existsSync(d));
 }
 
 /** Remove the groups; a group still holding a dying process is retried briefly. */

@@ -2,12 +2,16 @@
  * Resource limits: docker's flags parsed with docker's units and rules, and applied to a
  * container's groups before its first instruction runs (resources-update.ts changes them later).
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { BoxError } from "../errors.ts";
+import type { BoxPaths } from "../paths.ts";
 import type { DeviceRate, Resources } from "../schema/container.ts";
+import { findDelegation, isDelegated, userName, type Delegated, type NotDelegated } from "./cgroups/delegation.ts";
 import { deviceNumber } from "./cgroups/devices.ts";
 import type { Limit } from "./cgroups/driver.ts";
-import { controllerVersion, driverFor, groupsOfDirs } from "./cgroups/layout.ts";
+import { controllerVersion, driverFor, groupsOfDirs, mountedHierarchies } from "./cgroups/layout.ts";
+import { CONTROLLER as CONTROLLER_V2 } from "./cgroups/v2.ts";
 
 /** The flags as typed; parseResources turns them into Resources. */
 export interface ResourceFlags {
@@ -137,23 +141,72 @@ function askedLimits(r: Resources): Limit[] {
   return (Object.keys(r) as Limit[]).filter((k) => r[k] !== undefined);
 }
 
+function delegationHere(): Delegated | NotDelegated {
+  return findDelegation(process.getuid?.() ?? 0, mountedHierarchies(), readFileSync("/proc/self/cgroup", "utf8"));
+}
+
+/** The limits whose controller the user's delegated cgroup2 subtree lacks (all of them without one). */
+function undelegated(d: Delegated | NotDelegated, limits: Limit[]): Limit[] {
+  return limits.filter((l) => !isDelegated(d) || !d.controllers.includes(CONTROLLER_V2[l]));
+}
+
+/** Why a rootless user cannot have `limit`, as a clause naming the controller. */
+function undelegatedWhy(d: Delegated | NotDelegated, limit: Limit, user: string): string {
+  const controller = CONTROLLER_V2[limit];
+  const why = isDelegated(d)
+    ? `the ${controller} controller is not delegated to user ${user}: ${d.dir} has only [${d.controllers.join(" ")}]`
+    : `cgroup v2 is not delegated to user ${user}: ${d.reason}`;
+  // On a hybrid host the controller may exist, bound to v1, where no user can ever get it.
+  const v1 = controllerVersion(CONTROLLER_V1[limit]) === 1 ? ` (the ${CONTROLLER_V1[limit]} controller is on a cgroup v1 hierarchy here, never delegated)` : "";
+  return why + v1;
+}
+
+const DELEGATION_HINT = "run as root, or delegate cgroup v2 controllers to this user (systemd: Delegate= for user@.service)";
+
 /**
- * Why containers of this invocation get no groups, for the error that names an asked-for limit.
- * Rootless: v1 hierarchies are never delegated to a user; --cgroups=disabled: the user said so.
+ * An asked-for limit that the containers of this invocation cannot get is an error: rootless,
+ * its controller must be in the cgroup2 subtree delegated to the user; with --cgroups=disabled
+ * there are no groups at all.
  */
 export function refuseLimits(r: Resources | undefined, reason: "rootless" | "disabled"): void {
   const asked = r ? askedLimits(r) : [];
   const first = asked[0];
   if (first === undefined) return;
-  const flag = FLAG_OF[first];
   if (reason === "disabled") {
+    const flag = FLAG_OF[first];
     throw new BoxError("E_INVALID_INPUT", `${flag}: resource limits need cgroups, and --cgroups=disabled was given`, { hint: `drop --cgroups=disabled or ${flag}` });
   }
-  const v1 = controllerVersion(CONTROLLER_V1[first]) === 1;
-  const why = v1
-    ? `the ${CONTROLLER_V1[first]} controller is on a cgroup v1 hierarchy, which is never delegated to an unprivileged user`
-    : "rootless containers run in the invoking session's cgroup, without groups of their own";
-  throw new BoxError("E_UNSUPPORTED", `${flag}: cannot limit a rootless container here: ${why}`, { hint: `run as root to use ${flag}, or drop it` });
+  const d = delegationHere();
+  const missing = undelegated(d, asked)[0];
+  if (missing === undefined) return;
+  const user = userName(process.getuid?.() ?? 0);
+  throw new BoxError("E_UNSUPPORTED", `${FLAG_OF[missing]}: cannot limit a rootless container: ${undelegatedWhy(d, missing, user)}`, { hint: DELEGATION_HINT });
+}
+
+/**
+ * The one-time note for a rootless user whose containers run without (some) limits: which limit
+ * flags cannot apply and why. Remembered by a file in the user's state root, created
+ * exclusively, so it is said once even by runs started together; undefined when there is
+ * nothing to say or it was said.
+ */
+export function rootlessLimitsNotice(paths: BoxPaths): string | undefined {
+  if (!paths.rootless) return undefined;
+  const d = delegationHere();
+  const missing = undelegated(d, Object.keys(FLAG_OF) as Limit[]);
+  if (missing.length === 0) return undefined;
+  try {
+    mkdirSync(paths.state, { recursive: true, mode: 0o700 });
+    writeFileSync(join(paths.state, "rootless-limits-noted"), "", { flag: "wx" });
+  } catch {
+    // Said before (EEXIST), or there is nowhere to remember it: saying it on every run is worse.
+    return undefined;
+  }
+  const user = userName(process.getuid?.() ?? 0);
+  const all = missing.length === Object.keys(FLAG_OF).length;
+  const why = isDelegated(d) ? `${d.dir} has only [${d.controllers.join(" ")}]` : `cgroup v2 is not delegated to user ${user}: ${d.reason}`;
+  const what = all ? "resource limits" : `${missing.map((l) => FLAG_OF[l]).join(", ")}`;
+  const asking = all ? "asking for one (--memory, --cpus, --pids-limit, ...)" : "asking for them";
+  return `rootless containers run without ${what} here, as ${why}; ${asking} is an error. To have them, ${DELEGATION_HINT}. This is said once.`;
 }
 
 /** Write the limits to the groups in `dirs`; an asked-for limit that no group could take is an error. */

@@ -14,7 +14,9 @@
  *   BLOCK  = blkio.throttle.io_service_bytes (v1) / io.stat (v2); PIDS = pids.current.
  */
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { BoxError } from "../errors.ts";
 import type { Hierarchy } from "./cgroups.ts";
+import { findDelegation, isDelegated, userName } from "./cgroups/delegation.ts";
 import type { GroupSample } from "./cgroups/driver.ts";
 import type { Group } from "./cgroups/driver.ts";
 import { containerGroups, driverFor, groupsFor, mountedHierarchies } from "./cgroups/layout.ts";
@@ -46,6 +48,17 @@ export interface ContainerStats {
   blkRead: number;
   blkWrite: number;
   pids: number;
+}
+
+/** Rootless containers have groups to read only in a cgroup2 subtree delegated to the user (podman says the same of v1). */
+export function requireOwnGroups(rootless: boolean, hierarchies = mountedHierarchies()): void {
+  if (!rootless) return;
+  const uid = process.getuid?.() ?? 0;
+  const d = findDelegation(uid, hierarchies, readFileSync("/proc/self/cgroup", "utf8"));
+  if (isDelegated(d)) return;
+  throw new BoxError("E_UNSUPPORTED", `box stats: rootless containers have no cgroups of their own to read: cgroup v2 is not delegated to user ${userName(uid)}: ${d.reason}`, {
+    hint: "run the containers as root to see their resource usage, or delegate cgroup v2 to this user",
+  });
 }
 
 /** Online CPUs: the cpuN lines of /proc/stat. */

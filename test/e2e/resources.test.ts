@@ -5,7 +5,7 @@
  * clear error, since an unprivileged user gets no cgroup delegation on this host.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, statSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, rmdirSync, statSync } from "node:fs";
 import { box, commandFor, makeEnv, type BoxEnv } from "../helpers/box.ts";
 import { can } from "../helpers/requires.ts";
 
@@ -17,6 +17,7 @@ const vdaBlock = (() => {
     return false;
   }
 })();
+const unifiedRoot = readFileSync("/proc/self/mountinfo", "utf8").split("\n").find((l) => / - cgroup2 /.test(l))?.split(" ")[4];
 const cpuRoot = readFileSync("/proc/self/mountinfo", "utf8").split("\n").find((l) => / - cgroup cgroup \S*\bcpu\b/.test(l))?.split(" ")[4];
 
 interface StatsRow {
@@ -290,16 +291,86 @@ describe.skipIf(!can.rootlessUser)(`resource limits (rootless)${can.rootlessUser
   });
   afterAll(() => env.dispose());
 
-  test("an explicit limit is refused, naming the limit and why; without one the container runs", async () => {
-    const r = await box(env, ["run", "--rm", "--memory", "64m", "base", "true"]);
+  test("no delegation: an explicit limit is an error naming the controller and why; without one the container runs, and the user is told once", async () => {
+    const why = "cgroup v2 is not delegated to user boxtest: /sys/fs/cgroup/unified, this session's group, belongs to root";
+    const hint = "run as root, or delegate cgroup v2 controllers to this user (systemd: Delegate= for user@.service)";
+    const r = await box(env, ["run", "--rm", "--network", "none", "--memory", "64m", "base", "true"]);
     expect(r.code).toBe(125);
-    expect(r.stderr).toBe(
-      "box: --memory: cannot limit a rootless container here: the memory controller is on a cgroup v1 hierarchy, which is never delegated to an unprivileged user; run as root to use --memory, or drop it\n",
-    );
+    expect(r.stderr).toBe(`box: --memory: cannot limit a rootless container: ${why} (the memory controller is on a cgroup v1 hierarchy here, never delegated); ${hint}\n`);
+    const pids = await box(env, ["run", "--rm", "--network", "none", "--pids-limit", "5", "base", "true"]);
+    expect(pids.stderr).toStartWith(`box: --pids-limit: cannot limit a rootless container: ${why} (the pids controller`);
     expect((await box(env, ["ps", "-aq"])).stdout).toBe("");
-    expect((await box(env, ["run", "--rm", "base", "true"])).code).toBe(0);
+    // Run anyway, as podman does, and say which limits cannot apply: once, not on every run.
+    const first = await box(env, ["run", "--rm", "--network", "none", "base", "echo", "ran"]);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toBe("ran\n");
+    expect(first.stderr).toBe(
+      `box: note: rootless containers run without resource limits here, as ${why}; asking for one (--memory, --cpus, --pids-limit, ...) is an error. To have them, ${hint}. This is said once.\n`,
+    );
+    const second = await box(env, ["run", "--rm", "--network", "none", "base", "echo", "ran"]);
+    expect(second).toEqual({ code: 0, stdout: "ran\n", stderr: "" });
     const s = await box(env, ["stats", "--no-stream"]);
     expect(s.code).toBe(125);
-    expect(s.stderr).toStartWith("box: box stats: rootless containers have no cgroups of their own on this host to read");
+    expect(s.stderr).toStartWith(`box: box stats: rootless containers have no cgroups of their own to read: ${why}; `);
+  });
+});
+
+/**
+ * A real delegated cgroup2 subtree: root makes a group under the unified hierarchy and gives it
+ * to the test user (the directory, cgroup.procs, cgroup.subtree_control and cgroup.threads, as
+ * the kernel's delegation model has it), then runs box as that user from a leaf inside it. On
+ * this hybrid host the subtree can be given only what the unified hierarchy has (hugetlb):
+ * memory, cpu, pids and io are bound to v1 hierarchies, and a second cgroup2 mount is the same
+ * hierarchy, so no limit can be shown to apply; placement, CPU accounting (cpu.stat is in every
+ * v2 group) and the refusal of a limit the subtree lacks can.
+ */
+const delegationPossible = can.root && can.rootlessUser && unifiedRoot !== undefined;
+describe.skipIf(!delegationPossible)(`rootless with a delegated cgroup2 subtree${delegationPossible ? "" : " (skipped: needs root, the test user and a cgroup2 mount)"}`, () => {
+  let env: BoxEnv;
+  const top = `${unifiedRoot}/box-test-delegated-${process.pid}`;
+  const leaf = `${top}/leaf`;
+  const inLeaf = (args: string[]) => ["sh", "-c", `echo $$ > ${leaf}/cgroup.procs && exec "$@"`, "sh", ...commandFor(env, args)];
+  const run = async (args: string[]) => {
+    const p = Bun.spawn(inLeaf(args), { stdout: "pipe", stderr: "pipe", env: { ...process.env, BOX_DEBUG: "" } });
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    return { code, stdout, stderr };
+  };
+  beforeAll(async () => {
+    env = makeEnv("rootless");
+    const user = env.user as { uid: number; gid: number };
+    for (const d of [top, leaf]) {
+      mkdirSync(d);
+      for (const f of ["", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"]) chownSync(`${d}/${f}`.replace(/\/$/, ""), user.uid, user.gid);
+    }
+    expect((await run(["pull", "-q", "base"])).code).toBe(0);
+  });
+  afterAll(async () => {
+    const all = await run(["ps", "-aq", "--no-trunc"]);
+    for (const id of all.stdout.split("\n").filter(Boolean)) await run(["rm", "-f", id]);
+    for (const d of [`${top}/box`, leaf, top]) if (existsSync(d)) rmdirSync(d);
+    env.dispose();
+  });
+
+  test("the container gets a group of its own there, stats reads its CPU time, a limit the subtree lacks is refused, rm removes the group", async () => {
+    expect((await run(["run", "-d", "--name", "spin", "--network", "none", "base", "sh", "-c", "while :; do :; done"])).code).toBe(0);
+    const id = (await run(["inspect", "--format", "{{.Id}}", "spin"])).stdout.trim();
+    const pid = Number((await run(["inspect", "--format", "{{.State.Pid}}", "spin"])).stdout);
+    const group = `${top.slice((unifiedRoot as string).length)}/box/${id}`;
+    expect(readFileSync(`/proc/${pid}/cgroup`, "utf8")).toContain(`\n0::${group}\n`);
+    await Bun.sleep(300);
+    const c0 = cpuSeconds(pid);
+    const t0 = performance.now();
+    await Bun.sleep(500);
+    const s = await run(["stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}}"]);
+    const got = ((cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000)) * 100;
+    expect(s.code).toBe(0);
+    const [name, cpu] = s.stdout.trim().split(" ");
+    expect(name).toBe("spin");
+    expect(Math.abs(Number.parseFloat(cpu ?? "") - got)).toBeLessThan(35);
+    const limited = await run(["run", "--rm", "--network", "none", "-m", "64m", "base", "true"]);
+    expect(limited.code).toBe(125);
+    expect(limited.stderr).toStartWith(`box: --memory: cannot limit a rootless container: the memory controller is not delegated to user boxtest: ${top} has only [${readFileSync(`${top}/cgroup.controllers`, "utf8").trim()}]`);
+    expect((await run(["rm", "-f", "spin"])).code).toBe(0);
+    expect(existsSync(`${top}/box/${id}`)).toBe(false);
   });
 });

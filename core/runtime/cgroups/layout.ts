@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { parseHierarchies, type Hierarchy } from "../cgroups.ts";
+import { groupBases, parseHierarchies, type Hierarchy } from "../cgroups.ts";
 import type { CgroupDriver, Group } from "./driver.ts";
 import { readCgroupFile } from "./files.ts";
 import { v1 } from "./v1.ts";
@@ -15,10 +15,13 @@ export function mountedHierarchies(): Hierarchy[] {
   return parseHierarchies(readFileSync("/proc/self/mountinfo", "utf8"));
 }
 
-/** A hierarchy's controllers: v1's from its mount options, v2's from what its root offers. */
-function groupIn(h: Hierarchy, dir: string): Group {
+/**
+ * A hierarchy's controllers: v1's from its mount options, v2's from what `top` offers (the root,
+ * or a rootless user's delegated subtree: box may enable only what that has).
+ */
+function groupIn(h: Hierarchy, dir: string, top = h.mountpoint): Group {
   if (h.controllers === "cgroup2") {
-    const offered = readCgroupFile(join(h.mountpoint, "cgroup.controllers")) ?? "";
+    const offered = readCgroupFile(join(top, "cgroup.controllers")) ?? "";
     return { dir, version: 2, controllers: offered.split(/\s+/).filter(Boolean) };
   }
   return { dir, version: 1, controllers: h.controllers.split(",") };
@@ -31,16 +34,17 @@ export function containerGroups(id: string, hierarchies = mountedHierarchies()):
 
 /** containerGroups for many containers: each hierarchy's controllers are read once. */
 export function groupsFor(hierarchies: Hierarchy[]): (id: string) => Group[] {
-  const templates = hierarchies.map((h) => groupIn(h, join(h.mountpoint, "box")));
+  const templates = groupBases(hierarchies).map((b) => groupIn(b.hierarchy, b.base, b.top));
   return (id) => templates.map((t) => ({ ...t, dir: join(t.dir, id) }));
 }
 
-/** The groups for directories made by createContainerCgroups (`<mountpoint>/box/<id>`). */
+/** The groups for directories made by createContainerCgroups (`<base>/<id>`, see groupBases). */
 export function groupsOfDirs(dirs: string[], hierarchies = mountedHierarchies()): Group[] {
+  const bases = groupBases(hierarchies);
   const out: Group[] = [];
   for (const dir of dirs) {
-    const h = hierarchies.find((x) => x.mountpoint === dirname(dirname(dir)));
-    if (h) out.push(groupIn(h, dir));
+    const b = bases.find((x) => x.base === dirname(dir));
+    if (b) out.push(groupIn(b.hierarchy, dir, b.top));
   }
   return out;
 }

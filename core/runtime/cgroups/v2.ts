@@ -11,7 +11,7 @@ import { keyedValue, readCgroupFile, readKeyed, readNumber, writeCgroupFile } fr
 import { CFS_PERIOD_US, memoryAndSwapTotal } from "./v1.ts";
 
 /** The v2 controller each limit needs. */
-const CONTROLLER: Record<Limit, string> = {
+export const CONTROLLER: Record<Limit, string> = {
   memory: "memory", memorySwap: "memory", memoryReservation: "memory",
   nanoCpus: "cpu", cpuShares: "cpu", cpusetCpus: "cpuset", pidsLimit: "pids",
   blkioWeight: "io", deviceReadBps: "io", deviceWriteBps: "io",
