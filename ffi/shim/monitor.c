@@ -279,6 +279,10 @@ int main(int argc, char **argv) {
     }
   } else if (own_pgrp) setpgid(0, 0);
   if (restore_mode) return restore_main();
+  if (detach && attach_setup() < 0) {
+    status_write("error %d -1 %d create the attach socket `%s`\n", EXIT_ENGINE, errno, attach_path);
+    return EXIT_ENGINE;
+  }
 
   /* Signals are handled through a signalfd; block them before clone so none is lost between
    * clone and the loop. The child unblocks all of them just before exec. */
@@ -302,6 +306,7 @@ int main(int argc, char **argv) {
   }
   if (pid == 0) child_main();
   child_pid = pid;
+  if (attach_after_clone() < 0) monitor_fail(errno, "open the container's stdin");
   close(go_pipe[0]);
   close(err_pipe[1]);
   if (out_pipe[1] >= 0) {
@@ -341,6 +346,7 @@ int main(int argc, char **argv) {
   if (use_tty) {
     master = recv_fd(tty_sock[0]);
     close(tty_sock[0]);
+    if (detach) attach_set_master(master);
   }
 
   /* EOF on the failure pipe means execve succeeded (the pipe is close-on-exec). */
@@ -361,6 +367,7 @@ int main(int argc, char **argv) {
     int code = 0;
     sscanf(ebuf, "%d", &code);
     status_write("error %s\n", ebuf);
+    attach_exit(-1);
     return code ? code : EXIT_ENGINE;
   }
   status_write("pid %d\n", pid);
@@ -387,7 +394,7 @@ int main(int argc, char **argv) {
     sources[nsources++] = (struct source){errout_pipe[0], "stderr"};
   }
 
-  struct pollfd fds[5];
+  struct pollfd fds[5 + ATTACH_MAX_POLL];
   int stdin_open = master >= 0 && !detach;
   static char buf[65536];
   for (;;) {
@@ -400,16 +407,22 @@ int main(int argc, char **argv) {
       ii = n;
       fds[n++] = (struct pollfd){.fd = 0, .events = POLLIN};
     }
+    int ai = n;
+    if (detach) n += attach_poll_fds(fds + n);
     if (poll(fds, n, -1) < 0) {
       if (errno == EINTR) continue;
       monitor_fail(errno, "poll");
     }
+    /* Clients first: one that connected before the container's output arrives receives it. */
+    if (detach) attach_poll_events(fds + ai, n - ai);
     for (int i = 0; i < nsources; i++) {
       if (!fds[first_source + i].revents) continue;
       ssize_t r = read(sources[i].fd, buf, sizeof buf);
       if (r > 0) {
-        if (detach) log_chunk(sources[i].stream, buf, r);
-        else write_all(1, buf, r);
+        if (detach) {
+          log_chunk(sources[i].stream, buf, r);
+          attach_output(sources[i].stream, buf, r);
+        } else write_all(1, buf, r);
       } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
         /* Closed (a pty reads EIO once the container side is gone): stop polling it. */
         sources[i] = sources[--nsources];
@@ -444,12 +457,15 @@ int main(int argc, char **argv) {
             if (poll(&p, 1, 0) <= 0) break;
             ssize_t m = read(sources[i].fd, buf, sizeof buf);
             if (m <= 0) break;
-            if (detach) log_chunk(sources[i].stream, buf, m);
-            else write_all(1, buf, m);
+            if (detach) {
+              log_chunk(sources[i].stream, buf, m);
+              attach_output(sources[i].stream, buf, m);
+            } else write_all(1, buf, m);
           }
         }
         int code = exit_code_of(status);
         write_exit_file(code);
+        if (detach) attach_exit(code);
         status_write("exit %d\n", code);
         restore_terminal();
         termios_saved = 0;

@@ -161,6 +161,7 @@ int parse_header(void) {
       if (exit_cmd_n < 63) exit_cmd[exit_cmd_n++] = (char *)field();
     }
     else if (restore_header_field(op)) continue;
+    else if (attach_header_field(op)) continue;
     else if (!strcmp(op, "ops")) {
       ops_start = cursor;
       return 0;

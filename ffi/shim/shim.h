@@ -175,4 +175,18 @@ extern int restore_mode;
 int restore_header_field(const char *op);
 int restore_main(void);
 
+/* attach.c: the attach socket a detached monitor serves to `box attach`. */
+extern const char *attach_path;
+extern int attach_stdin;
+int attach_header_field(const char *op);
+int attach_setup(void);
+int attach_after_clone(void);
+void attach_set_master(int master);
+void attach_output(const char *stream, const char *buf, size_t n);
+int attach_poll_fds(struct pollfd *fds);
+void attach_poll_events(struct pollfd *fds, int n);
+void attach_exit(int code);
+/* Pollfds attach_poll_fds can fill: the socket, a blocked stdin, and 32 clients. */
+#define ATTACH_MAX_POLL 34
+
 #endif
