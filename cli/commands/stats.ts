@@ -1,7 +1,7 @@
 /** `box stats [OPTIONS] [CONTAINER...]`: docker's live resource usage table, or one sample. */
 import { BoxError } from "../../core/errors.ts";
 import { requireOwnGroups, StatsReader, type ContainerStats, type StatsTarget } from "../../core/runtime/stats.ts";
-import { findContainer, listContainers, type ContainerRecord } from "../../core/state/containers.ts";
+import { findContainer, listContainerHeads, type ContainerHead } from "../../core/state/containers.ts";
 import { isatty } from "../../core/terminal.ts";
 import { mark } from "../../core/trace.ts";
 import type { BoxPaths } from "../../core/paths.ts";
@@ -62,7 +62,7 @@ function row(s: ContainerStats, trunc: boolean): Record<string, string> {
   };
 }
 
-function targetOf(r: ContainerRecord): StatsTarget {
+function targetOf(r: ContainerHead): StatsTarget {
   // The record's state is already checked against the process (its start time); asking
   // lifecycle's isRunning again would read /proc/PID/stat twice and load the whole runtime.
   const running = (r.state.status === "running" || r.state.status === "paused") && r.state.pid !== undefined;
@@ -78,7 +78,7 @@ function targetOf(r: ContainerRecord): StatsTarget {
 /** Named containers stay in the view; otherwise the view follows what runs (all with -a). */
 function targets(paths: BoxPaths, names: string[], all: boolean): StatsTarget[] {
   if (names.length > 0) return names.map((n) => targetOf(findContainer(paths, n)));
-  const list = listContainers(paths).map(targetOf);
+  const list = listContainerHeads(paths).map(targetOf);
   return all ? list : list.filter((t) => t.pid !== undefined);
 }
 
