@@ -33,11 +33,11 @@ export const MAX_AGE_US = 60e6;
 
 const FILE = "cpu-readings";
 /**
- * Three slots (see keep) of fixed width, so that each save overwrites the whole file in place. Replacing it
+ * Two slots (see keep) of fixed width, so that each save overwrites the whole file in place. Replacing it
  * (rename, or O_TRUNC) makes ext4 flush the new data at once (its auto_da_alloc): with the state
  * root on ext4 that took 30-260 ms per 50 containers here, against 1 ms in place.
  */
-const SLOTS = 3;
+const SLOTS = 2;
 const LINE = /^(\d{10}) (\d{20}) (\d{17})$/;
 
 export function nowUs(): number {
@@ -77,14 +77,15 @@ export function baseline(readings: CpuReading[], now: CpuReading): CpuReading | 
 }
 
 /**
- * What to keep after reading `now`: its baseline, the newest reading younger than a window (the
- * next run's baseline if that comes soon), and `now`. So runs closer together than a window
- * still measure over one, and over little more.
+ * What to store after reading `now`: its baseline and `now`; or nothing new (undefined) while a
+ * reading younger than a window is stored, since the next run measures from that one or from
+ * the baseline. So runs closer together than a window measure over one to two windows, and
+ * write once per window rather than every time (an ext4 write is most of a reading's cost).
  */
-export function keep(readings: CpuReading[], now: CpuReading): CpuReading[] {
+export function keep(readings: CpuReading[], now: CpuReading): CpuReading[] | undefined {
+  if (readings.some((r) => usable(r, now) && now.atUs - r.atUs < MIN_WINDOW_US)) return undefined;
   const base = baseline(readings, now);
-  const young = newest(readings.filter((r) => usable(r, now) && now.atUs - r.atUs < MIN_WINDOW_US));
-  return [base, young, now].filter((r): r is CpuReading => r !== undefined);
+  return base ? [base, now] : [now];
 }
 
 /** Percent of one CPU between two readings. */

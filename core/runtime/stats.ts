@@ -134,7 +134,8 @@ export class StatsReader {
     this.last.set(t.id, now);
     const stored = t.stateDir === undefined ? [] : loadReadings(t.stateDir);
     const base = baseline(stored, now);
-    if (t.stateDir !== undefined) saveReadings(t.stateDir, keep(stored, now));
+    const kept = keep(stored, now);
+    if (t.stateDir !== undefined && kept) saveReadings(t.stateDir, kept);
     if (mine && mine.pid === now.pid && mine.cpuNs <= now.cpuNs) return windowPercent(mine, now);
     if (base) return windowPercent(base, now);
     const started = t.startedAt === undefined ? Number.NaN : Date.parse(t.startedAt);

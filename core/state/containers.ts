@@ -141,7 +141,8 @@ function listWith<C extends { created: string }>(paths: BoxPaths, schema: v.Gene
     const r = loadWith(paths, id, schema);
     if (r) out.push(r);
   }
-  return out.sort((a, b) => b.config.created.localeCompare(a.config.created));
+  // ISO 8601 times sort as strings; localeCompare (ICU) cost 5 ms per 50 containers.
+  return out.sort((a, b) => (a.config.created < b.config.created ? 1 : a.config.created > b.config.created ? -1 : 0));
 }
 
 export function listContainers(paths: BoxPaths): ContainerRecord[] {
