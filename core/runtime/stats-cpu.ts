@@ -8,7 +8,6 @@
  * started: podman's AvgCPU.
  */
 import { closeSync, constants, openSync, readFileSync, writeSync } from "node:fs";
-import { join } from "node:path";
 
 /** A container's CPU time and when it was read. */
 export interface CpuReading {
@@ -106,7 +105,7 @@ export function lifetimePercent(cpuNs: number, startedAtMs: number, cpus: number
 
 export function loadReadings(stateDir: string): CpuReading[] {
   try {
-    return parseReadings(readFileSync(join(stateDir, FILE), "utf8"));
+    return parseReadings(readFileSync(`${stateDir}/${FILE}`, "utf8"));
   } catch {
     return [];
   }
@@ -119,7 +118,7 @@ export function loadReadings(stateDir: string): CpuReading[] {
 export function saveReadings(stateDir: string, readings: CpuReading[]): void {
   let fd: number | undefined;
   try {
-    fd = openSync(join(stateDir, FILE), constants.O_WRONLY | constants.O_CREAT, 0o644);
+    fd = openSync(`${stateDir}/${FILE}`, constants.O_WRONLY | constants.O_CREAT, 0o644);
     writeSync(fd, formatReadings(readings.slice(-SLOTS)), 0);
   } catch {
     // see above

@@ -35,7 +35,8 @@ export function containerGroups(id: string, hierarchies = mountedHierarchies()):
 /** containerGroups for many containers: each hierarchy's controllers are read once. */
 export function groupsFor(hierarchies: Hierarchy[]): (id: string) => Group[] {
   const templates = groupBases(hierarchies).map((b) => groupIn(b.hierarchy, b.base, b.top));
-  return (id) => templates.map((t) => ({ ...t, dir: join(t.dir, id) }));
+  // Concatenation, not join: this runs for every container of every `box stats` refresh.
+  return (id) => templates.map((t) => ({ ...t, dir: `${t.dir}/${id}` }));
 }
 
 /** The groups for directories made by createContainerCgroups (`<base>/<id>`, see groupBases). */

@@ -100,7 +100,7 @@ export function parseBlkioServiceBytes(text: string): { read: number; write: num
 const has = (g: Group, c: string): boolean => g.controllers.includes(c);
 
 function cpuNs(g: Group): number | undefined {
-  return has(g, "cpuacct") ? readNumber(join(g.dir, "cpuacct.usage")) : undefined;
+  return has(g, "cpuacct") ? readNumber(`${g.dir}/cpuacct.usage`) : undefined;
 }
 
 export const v1: CgroupDriver = {
@@ -109,11 +109,11 @@ export const v1: CgroupDriver = {
     if (has(g, "memory")) done.push(...applyMemory(g.dir, r));
     if (has(g, "cpu")) done.push(...applyCpu(g.dir, r));
     if (has(g, "cpuset") && r.cpusetCpus !== undefined) {
-      writeCgroupFile(join(g.dir, "cpuset.cpus"), r.cpusetCpus);
+      writeCgroupFile(`${g.dir}/cpuset.cpus`, r.cpusetCpus);
       done.push("cpusetCpus");
     }
     if (has(g, "pids") && r.pidsLimit !== undefined) {
-      writeCgroupFile(join(g.dir, "pids.max"), r.pidsLimit > 0 ? r.pidsLimit : "max");
+      writeCgroupFile(`${g.dir}/pids.max`, r.pidsLimit > 0 ? r.pidsLimit : "max");
       done.push("pidsLimit");
     }
     if (has(g, "blkio")) done.push(...applyBlkio(g.dir, r));
@@ -128,18 +128,18 @@ export const v1: CgroupDriver = {
       if (cpu !== undefined) into.cpuNs = cpu;
     }
     if (has(g, "memory") && into.memUsage === undefined) {
-      const usage = readNumber(join(g.dir, "memory.usage_in_bytes"));
+      const usage = readNumber(`${g.dir}/memory.usage_in_bytes`);
       if (usage !== undefined) {
-        const stat = readCgroupFile(join(g.dir, "memory.stat"));
+        const stat = readCgroupFile(`${g.dir}/memory.stat`);
         into.memUsage = usage;
         into.memInactiveFile = keyedValue(stat, "total_inactive_file") ?? 0;
         // The limit that holds, the lowest on the way up, is in memory.stat already: one file less.
-        const limit = keyedValue(stat, "hierarchical_memory_limit") ?? readNumber(join(g.dir, "memory.limit_in_bytes"));
+        const limit = keyedValue(stat, "hierarchical_memory_limit") ?? readNumber(`${g.dir}/memory.limit_in_bytes`);
         if (limit !== undefined) into.memLimit = limit;
       }
     }
     if (has(g, "blkio") && into.blkRead === undefined) {
-      const text = readCgroupFile(join(g.dir, "blkio.throttle.io_service_bytes_recursive")) ?? readCgroupFile(join(g.dir, "blkio.throttle.io_service_bytes"));
+      const text = readCgroupFile(`${g.dir}/blkio.throttle.io_service_bytes_recursive`) ?? readCgroupFile(`${g.dir}/blkio.throttle.io_service_bytes`);
       if (text !== undefined) {
         const io = parseBlkioServiceBytes(text);
         into.blkRead = io.read;
@@ -147,7 +147,7 @@ export const v1: CgroupDriver = {
       }
     }
     if (has(g, "pids") && into.pids === undefined) {
-      const pids = readNumber(join(g.dir, "pids.current"));
+      const pids = readNumber(`${g.dir}/pids.current`);
       if (pids !== undefined) into.pids = pids;
     }
   },

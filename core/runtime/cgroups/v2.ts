@@ -121,7 +121,7 @@ export function parseIoStat(text: string): { read: number; write: number } {
 
 /** cpu.stat's usage_usec exists in every non-root v2 group, with or without the cpu controller. */
 function cpuNs(g: Group): number | undefined {
-  const usec = keyedValue(readCgroupFile(join(g.dir, "cpu.stat")), "usage_usec");
+  const usec = keyedValue(readCgroupFile(`${g.dir}/cpu.stat`), "usage_usec");
   return usec === undefined ? undefined : usec * 1000;
 }
 
@@ -145,17 +145,17 @@ export const v2: CgroupDriver = {
     // times three of them is most of a --no-stream on a hybrid host.
     const offers = (c: string) => g.controllers.includes(c);
     if (into.memUsage === undefined && offers("memory")) {
-      const usage = readNumber(join(g.dir, "memory.current"));
+      const usage = readNumber(`${g.dir}/memory.current`);
       if (usage !== undefined) {
         into.memUsage = usage;
-        const stat = readCgroupFile(join(g.dir, "memory.stat"));
+        const stat = readCgroupFile(`${g.dir}/memory.stat`);
         into.memInactiveFile = keyedValue(stat, "inactive_file") ?? 0;
-        const limit = readNumber(join(g.dir, "memory.max"));
+        const limit = readNumber(`${g.dir}/memory.max`);
         if (limit !== undefined) into.memLimit = limit;
       }
     }
     if (into.blkRead === undefined && offers("io")) {
-      const text = readCgroupFile(join(g.dir, "io.stat"));
+      const text = readCgroupFile(`${g.dir}/io.stat`);
       if (text !== undefined) {
         const io = parseIoStat(text);
         into.blkRead = io.read;
@@ -163,7 +163,7 @@ export const v2: CgroupDriver = {
       }
     }
     if (into.pids === undefined && offers("pids")) {
-      const pids = readNumber(join(g.dir, "pids.current"));
+      const pids = readNumber(`${g.dir}/pids.current`);
       if (pids !== undefined) into.pids = pids;
     }
   },
