@@ -28,7 +28,7 @@ export interface ShimHeader {
   /** exec: join the namespaces (by /proc/PID/ns name) of the running container whose PID 1 is `pid`. */
   join?: { pid: number; namespaces: string[] };
   /** -d: outlive box, log the output, record the exit status, then run the exit command. */
-  detach?: { log: string; exitFile: string; exitCommand: string[] };
+  detach?: { log: string; exitFile: string; exitCommand: string[]; attach?: ShimAttach };
   /** Restore a checkpoint instead of cloning: the monitor runs criu (ffi/shim/restore.c). */
   restore?: ShimRestore;
 }
@@ -48,6 +48,13 @@ export interface ShimRestore {
   rootfs: { target: string; overlay: string };
   /** criu's arguments after argv[0] (`restore ...`). */
   args: string[];
+}
+
+/** The attach socket a detached monitor serves (ffi/shim/attach.c has the frame format). */
+export interface ShimAttach {
+  socket: string;
+  /** Give the container a stdin that attached clients write to (-i). */
+  stdin: boolean;
 }
 
 export type ShimOp =
@@ -167,6 +174,10 @@ export function encodePlan(plan: ShimPlan): Uint8Array {
     out += field("detach", "plan") + field("log", "plan") + field(h.detach.log, "log path");
     if (h.detach.exitFile) out += field("exitfile", "plan") + field(h.detach.exitFile, "exit file path");
     for (const a of h.detach.exitCommand) out += field("exitcmd", "plan") + field(a, "exit command");
+    if (h.detach.attach) {
+      out += field("attach", "plan") + field(h.detach.attach.socket, "attach socket path");
+      if (h.detach.attach.stdin) out += field("attach-stdin", "plan");
+    }
   }
   if (h.restore) {
     const r = h.restore;

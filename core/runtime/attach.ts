@@ -3,9 +3,10 @@
  * (ffi/shim/attach.c documents the frames). A session carries the container's output to
  * handlers, and input, window sizes and signals back; the terminal is the caller's business.
  */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Socket } from "bun";
-import { closeFd, openDirectory, processExists } from "../../ffi/syscalls.ts";
+import { closeFd, openDirectory } from "../../ffi/syscalls.ts";
 import { BoxError } from "../errors.ts";
 import type { ContainerState } from "../schema/container.ts";
 import type { ContainerDirs } from "./container-dirs.ts";
@@ -21,9 +22,17 @@ export function attachSocketPath(dirs: Pick<ContainerDirs, "state">): string {
   return join(dirs.state, "attach");
 }
 
-/** Whether the monitor of a container (by its recorded pid) still runs. */
+/** Whether the monitor of a container still runs: its recorded pid is a box-shim, and no zombie. */
 export function monitorRunning(state: Pick<ContainerState, "shimPid">): boolean {
-  return state.shimPid !== undefined && processExists(state.shimPid);
+  if (state.shimPid === undefined) return false;
+  try {
+    const stat = readFileSync(`/proc/${state.shimPid}/stat`, "utf8");
+    const end = stat.lastIndexOf(")");
+    const status = stat[end + 2];
+    return stat.slice(stat.indexOf("(") + 1, end) === "box-shim" && status !== "Z" && status !== "X";
+  } catch {
+    return false;
+  }
 }
 
 export interface AttachHandlers {
