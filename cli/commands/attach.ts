@@ -163,7 +163,9 @@ const command: Command = {
     if (!isRunning(r)) {
       throw new BoxError("E_BAD_STATE", `cannot attach to container ${r.config.name}: it is not running`, { hint: `start it first: box start -a ${r.config.name}` });
     }
-    const opts = { ...parsed, tty: r.config.options.tty !== undefined, stdin: !(flags["no-stdin"] as boolean), stdinOnce: false };
+    // As docker: stdin is attached only to a container that keeps one open (-i).
+    const stdin = !(flags["no-stdin"] as boolean) && r.config.options.interactive;
+    const opts = { ...parsed, tty: r.config.options.tty !== undefined, stdin, stdinOnce: false };
     requireTerminal(opts);
     const session = await connectAttach(r.dirs, r.config.name, { output: printOutput });
     return exitStatus(paths, r, await attachStdio(session, opts));
