@@ -28,20 +28,20 @@ function groupIn(h: Hierarchy, dir: string, top = h.mountpoint): Group {
 }
 
 /** The groups of container `id`, whether or not they exist (a stopped container has none). */
-export function containerGroups(id: string, hierarchies = mountedHierarchies()): Group[] {
-  return groupsFor(hierarchies)(id);
+export function containerGroups(id: string, hierarchies = mountedHierarchies(), uid = process.getuid?.() ?? 0): Group[] {
+  return groupsFor(hierarchies, uid)(id);
 }
 
 /** containerGroups for many containers: each hierarchy's controllers are read once. */
-export function groupsFor(hierarchies: Hierarchy[]): (id: string) => Group[] {
-  const templates = groupBases(hierarchies).map((b) => groupIn(b.hierarchy, b.base, b.top));
+export function groupsFor(hierarchies: Hierarchy[], uid = process.getuid?.() ?? 0): (id: string) => Group[] {
+  const templates = groupBases(hierarchies, undefined, uid).map((b) => groupIn(b.hierarchy, b.base, b.top));
   // Concatenation, not join: this runs for every container of every `box stats` refresh.
   return (id) => templates.map((t) => ({ ...t, dir: `${t.dir}/${id}` }));
 }
 
 /** The groups for directories made by createContainerCgroups (`<base>/<id>`, see groupBases). */
-export function groupsOfDirs(dirs: string[], hierarchies = mountedHierarchies()): Group[] {
-  const bases = groupBases(hierarchies);
+export function groupsOfDirs(dirs: string[], hierarchies = mountedHierarchies(), uid = process.getuid?.() ?? 0): Group[] {
+  const bases = groupBases(hierarchies, undefined, uid);
   const out: Group[] = [];
   for (const dir of dirs) {
     const b = bases.find((x) => x.base === dirname(dir));

@@ -145,9 +145,10 @@ describe("parsers", () => {
     ].join("\n");
     const h = parseHierarchies(mountinfo);
     expect(controllerVersion("memory", h)).toBe(1);
-    const groups = containerGroups("abc", h);
+    // As root: a group in every hierarchy (a rootless user gets one only where delegated).
+    const groups = containerGroups("abc", h, 0);
     expect(groups.map((g) => [g.dir, g.version])).toEqual([["/sys/fs/cgroup/cpu/box/abc", 1], ["/sys/fs/cgroup/memory/box/abc", 1], ["/sys/fs/cgroup/unified/box/abc", 2]]);
-    expect(groupsOfDirs(["/sys/fs/cgroup/memory/box/abc"], h)[0]?.controllers).toEqual(["memory"]);
+    expect(groupsOfDirs(["/sys/fs/cgroup/memory/box/abc"], h, 0)[0]?.controllers).toEqual(["memory"]);
     expect(onlineCpuCount("cpu  1 2 3 4 5 6 7 8 0 0\ncpu0 1 1 1 1 1 1 1 1 0 0\ncpu1 1 1 1 1 1 1 1 1 0 0\nintr 1\n")).toBe(2);
     expect(parseMemTotal("MemTotal:       24601924 kB\nMemFree: 1 kB\n")).toBe(24601924 * 1024);
     const netdev = "Inter-|   Receive |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets\n    lo:    840      10    0    0    0     0          0         0      840      10    0    0    0     0       0          0\n  eth0:   1000       5    0    0    0     0          0         0      200       2    0    0    0     0       0          0\n";
