@@ -95,7 +95,11 @@ export async function attachStdio(session: AttachSession, o: StdioAttachOptions)
       const keys = new DetachKeyMatcher(o.detachKeys);
       const onData = (chunk: Buffer) => {
         const { forward, detach: done } = keys.feed(chunk);
-        if (forward.length > 0) session.input(forward);
+        if (forward.length > 0 && !session.input(forward)) {
+          // The container is not reading: stop reading box's stdin until it catches up.
+          stdin.pause();
+          session.whenDrained(() => stdin.resume());
+        }
         if (done) detach();
       };
       const onEnd = () => {

@@ -17,6 +17,8 @@ const STDERR = 2;
 const EXIT = "x".charCodeAt(0);
 /** Input travels in frames of at most this size: the monitor reads clients 4 KiB at a time. */
 const MAX_INPUT_FRAME = 4096;
+/** Input box holds while the container does not read it; past this, box stops reading its own stdin. */
+const MAX_QUEUED_INPUT = 256 << 10;
 
 export function attachSocketPath(dirs: Pick<ContainerDirs, "state">): string {
   return join(dirs.state, "attach");
@@ -42,7 +44,10 @@ export interface AttachHandlers {
 export interface AttachSession {
   /** The container's exit code, or undefined when the socket closed without one (the monitor died). */
   readonly ended: Promise<number | undefined>;
-  input(bytes: Uint8Array): void;
+  /** Queue input for the container; false when the queue is long and the caller should pause
+   * its source until `whenDrained` calls back. */
+  input(bytes: Uint8Array): boolean;
+  whenDrained(fn: () => void): void;
   /** End of input: the monitor closes the container's stdin (^D on a TTY). */
   endInput(): void;
   resize(rows: number, cols: number): void;
@@ -105,16 +110,22 @@ export async function connectAttach(dirs: Pick<ContainerDirs, "state">, name: st
   });
   // What the socket has not taken yet; sent again when it drains.
   const queue: Uint8Array[] = [];
+  let queued = 0;
+  let drained: (() => void) | undefined;
   const flush = (s: Socket<undefined>) => {
     while (queue.length > 0) {
       const head = queue[0] as Uint8Array;
-      const n = s.write(head);
+      const n = Math.max(s.write(head), 0);
+      queued -= n;
       if (n < head.length) {
-        queue[0] = head.subarray(Math.max(n, 0));
+        queue[0] = head.subarray(n);
         return;
       }
       queue.shift();
     }
+    const fn = drained;
+    drained = undefined;
+    fn?.();
   };
   let socket: Socket<undefined>;
   try {
@@ -134,12 +145,18 @@ export async function connectAttach(dirs: Pick<ContainerDirs, "state">, name: st
   }
   const send = (bytes: Uint8Array) => {
     queue.push(bytes);
+    queued += bytes.length;
     if (queue.length === 1) flush(socket);
   };
   return {
     ended,
     input(bytes) {
       for (let off = 0; off < bytes.length; off += MAX_INPUT_FRAME) send(frame("i", bytes.subarray(off, off + MAX_INPUT_FRAME)));
+      return queued < MAX_QUEUED_INPUT;
+    },
+    whenDrained(fn) {
+      if (queue.length === 0) fn();
+      else drained = fn;
     },
     endInput: () => send(frame("e", new Uint8Array(0))),
     resize(rows, cols) {

@@ -309,7 +309,9 @@ int attach_poll_fds(struct pollfd *fds) {
   }
   for (int i = 0; i < n_clients; i++) {
     short ev = (pending_len == 0 ? POLLIN : 0) | (clients[i].out_len > 0 ? POLLOUT : 0);
-    fds[n++] = (struct pollfd){.fd = clients[i].fd, .events = ev};
+    /* Left out while it has nothing to do: a hung-up client would otherwise wake poll at once
+     * (POLLHUP is reported whatever is asked) for as long as the container leaves its stdin unread. */
+    if (ev) fds[n++] = (struct pollfd){.fd = clients[i].fd, .events = ev};
   }
   return n;
 }
@@ -323,7 +325,8 @@ void attach_poll_events(struct pollfd *fds, int n) {
     int i = find_client(fds[k].fd);
     if (i < 0) continue;
     struct client *c = &clients[i];
-    if ((fds[k].revents & POLLOUT) && flush_out(c) < 0) {
+    /* A hang-up shows here too: the send fails and the client goes. */
+    if ((fds[k].revents & (POLLOUT | POLLHUP | POLLERR)) && c->out_len > 0 && flush_out(c) < 0) {
       drop_client(i);
       continue;
     }
