@@ -69,13 +69,15 @@ export function requireTerminal(opts: { tty: boolean; stdin: boolean }): void {
 /**
  * Drive an attach session from box's own stdio. Resolves with the container's exit code,
  * "detached" after the detach keys, or undefined if the monitor went away without a code.
+ * Killed by a signal it does not proxy, box leaves (128+N) with the terminal restored.
  */
 export async function attachStdio(session: AttachSession, o: StdioAttachOptions): Promise<number | "detached" | undefined> {
   const undo: (() => void)[] = [];
-  let detach!: () => void;
-  const detached = new Promise<"detached">((res) => {
-    detach = () => res("detached");
+  let finish!: (how: "detached" | number) => void;
+  const finished = new Promise<"detached" | number>((res) => {
+    finish = res;
   });
+  const detach = () => finish("detached");
   try {
     if (o.tty) {
       const sendSize = () => {
@@ -113,14 +115,14 @@ export async function attachStdio(session: AttachSession, o: StdioAttachOptions)
         stdin.pause();
       });
     }
-    if (o.sigProxy && !o.tty) {
-      for (const name of PROXIED) {
-        const forward = () => session.signal(SIGNALS[name.slice(3)] as number);
-        process.on(name, forward);
-        undo.push(() => process.off(name, forward));
-      }
+    const proxy = o.sigProxy && !o.tty;
+    for (const name of PROXIED) {
+      const n = SIGNALS[name.slice(3)] as number;
+      const handler = proxy ? () => session.signal(n) : () => finish(128 + n);
+      process.on(name, handler);
+      undo.push(() => process.off(name, handler));
     }
-    return await Promise.race([session.ended, detached]);
+    return await Promise.race([session.ended, finished]);
   } finally {
     for (const fn of undo.reverse()) fn();
     session.close();
