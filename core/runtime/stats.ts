@@ -105,7 +105,8 @@ export class StatsReader {
   private readonly last = new Map<string, CpuReading>();
 
   constructor(hierarchies = mountedHierarchies()) {
-    this.groupsOf = groupsFor(hierarchies);
+    // Only the hierarchies that count something here: a group per container per refresh each.
+    this.groupsOf = groupsFor(hierarchies.filter((h) => h.controllers === "cgroup2" || /\b(cpuacct|memory|blkio|pids)\b/.test(h.controllers)));
     this.memTotal = parseMemTotal(readFileSync("/proc/meminfo", "utf8"));
     this.cpus = onlineCpuCount(readFileSync("/proc/stat", "utf8"));
   }
