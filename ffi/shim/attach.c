@@ -25,8 +25,6 @@
 #define READ_CHUNK 4096
 #define FRAME_HEAD 5
 
-const char *attach_path;
-int attach_stdin;
 
 struct client {
   int fd;
@@ -40,25 +38,33 @@ struct client {
 };
 
 static struct client clients[MAX_CLIENTS];
-static int n_clients;
-static int listen_fd = -1;
-static int dir_fd = -1;
-static const char *sock_name;
-/* The container's stdin as the monitor writes it (a pipe, or the pty master) and the master. */
-static int stdin_fd = -1, tty_master = -1;
-static int eof_pending;
 /* Input the container has not read yet; clients are not read while it is non-empty. */
 static char pending[READ_CHUNK];
-static size_t pending_len;
+
+/* The scalar state, in one initialised struct: it lives in .data, on a page the monitor has
+ * touched anyway, rather than spread over pages of .bss that each add to its resident memory. */
+static struct {
+  char *path;         /* the socket's path, from the plan */
+  int want_stdin;     /* the container was started -i: clients feed its stdin */
+  const char *name;   /* the socket's name in its directory */
+  int dir_fd, listen_fd;
+  /* The container's stdin as the monitor writes it (a pipe, or the pty master), and the master. */
+  int stdin_fd, tty_master;
+  int n_clients;
+  size_t pending_len;
+  int eof_pending;
+  /* Where attach_poll_fds put the socket and the blocked stdin in the pollfd array. */
+  int base_listen, base_stdin;
+} at = {.dir_fd = -1, .listen_fd = -1, .stdin_fd = -1, .tty_master = -1, .base_listen = -1, .base_stdin = -1};
 
 /* Header records of the plan; returns 1 when `op` was one of them. */
 int attach_header_field(const char *op) {
   if (!strcmp(op, "attach")) {
-    attach_path = field();
+    at.path = (char *)field();
     return 1;
   }
   if (!strcmp(op, "attach-stdin")) {
-    attach_stdin = 1;
+    at.want_stdin = 1;
     return 1;
   }
   return 0;
@@ -69,35 +75,34 @@ int attach_header_field(const char *op) {
 static void socket_address(struct sockaddr_un *a) {
   memset(a, 0, sizeof *a);
   a->sun_family = AF_UNIX;
-  snprintf(a->sun_path, sizeof a->sun_path, "/proc/self/fd/%d/%s", dir_fd, sock_name);
+  snprintf(a->sun_path, sizeof a->sun_path, "/proc/self/fd/%d/%s", at.dir_fd, at.name);
 }
 
-/* Before clone: listen on the socket, and give the container a pipe for its stdin when it is
- * interactive without a TTY. The pipe's read end becomes fd 0, which the child inherits. */
-int attach_setup(void) {
-  if (!attach_path) return 0;
-  const char *slash = strrchr(attach_path, '/');
-  if (!slash || !slash[1]) {
+static int listen_and_pipe(void) {
+  char *slash = strrchr(at.path, '/');
+  if (!slash || slash == at.path || !slash[1]) {
     errno = EINVAL;
     return -1;
   }
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%.*s", (int)(slash - attach_path), attach_path);
-  sock_name = slash + 1;
-  dir_fd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return -1;
+  /* Split the path in place (it lives in the plan buffer): a copy would cost the monitor a page
+   * of stack for the rest of its life. */
+  *slash = 0;
+  at.dir_fd = open(at.path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  *slash = '/';
+  at.name = slash + 1;
+  if (at.dir_fd < 0) return -1;
   /* A socket left by a monitor that was killed. */
-  unlinkat(dir_fd, sock_name, 0);
-  listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (listen_fd < 0) return -1;
+  unlinkat(at.dir_fd, at.name, 0);
+  at.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (at.listen_fd < 0) return -1;
   struct sockaddr_un a;
   socket_address(&a);
   /* 0600: only the container's owner may drive it. */
   mode_t old = umask(0077);
-  int r = bind(listen_fd, (struct sockaddr *)&a, sizeof a);
+  int r = bind(at.listen_fd, (struct sockaddr *)&a, sizeof a);
   umask(old);
-  if (r < 0 || listen(listen_fd, MAX_CLIENTS) < 0) return -1;
-  if (attach_stdin && !use_tty) {
+  if (r < 0 || listen(at.listen_fd, MAX_CLIENTS) < 0) return -1;
+  if (at.want_stdin && !use_tty) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) return -1;
     if (dup2(p[0], 0) < 0) return -1;
@@ -110,12 +115,21 @@ int attach_setup(void) {
   return 0;
 }
 
+/* Before clone: listen on the socket, and give the container a pipe for its stdin when it is
+ * interactive without a TTY. The pipe's read end becomes fd 0, which the child inherits.
+ * A failure is reported to box; -1 then means the monitor exits. */
+int attach_setup(void) {
+  if (!at.path || listen_and_pipe() == 0) return 0;
+  status_write("error %d -1 %d create the attach socket `%s`\n", EXIT_ENGINE, errno, at.path);
+  return -1;
+}
+
 /* After clone, before the child is let go: take the write end of the container's stdin pipe
  * and put /dev/null back on the monitor's own fd 0. */
 int attach_after_clone(void) {
-  if (!attach_path || !attach_stdin || use_tty) return 0;
-  stdin_fd = open("/proc/self/fd/0", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-  if (stdin_fd < 0) return -1;
+  if (!at.path || !at.want_stdin || use_tty) return 0;
+  at.stdin_fd = open("/proc/self/fd/0", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (at.stdin_fd < 0) return -1;
   int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null >= 0) {
     dup2(null, 0);
@@ -125,10 +139,10 @@ int attach_after_clone(void) {
 }
 
 void attach_set_master(int master) {
-  if (!attach_path || master < 0) return;
-  tty_master = master;
-  if (attach_stdin) {
-    stdin_fd = master;
+  if (!at.path || master < 0) return;
+  at.tty_master = master;
+  if (at.want_stdin) {
+    at.stdin_fd = master;
     fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
   }
 }
@@ -136,11 +150,11 @@ void attach_set_master(int master) {
 static void drop_client(int i) {
   close(clients[i].fd);
   free(clients[i].out);
-  clients[i] = clients[--n_clients];
+  clients[i] = clients[--at.n_clients];
 }
 
 static int find_client(int fd) {
-  for (int i = 0; i < n_clients; i++)
+  for (int i = 0; i < at.n_clients; i++)
     if (clients[i].fd == fd) return i;
   return -1;
 }
@@ -182,7 +196,7 @@ static int send_frame(struct client *c, char type, const char *buf, size_t n) {
 /* The container's output, as the monitor reads it: to every client. */
 void attach_output(const char *stream, const char *buf, size_t n) {
   char type = strcmp(stream, "stderr") ? 1 : 2;
-  for (int i = 0; i < n_clients; i++)
+  for (int i = 0; i < at.n_clients; i++)
     if (send_frame(&clients[i], type, buf, n) < 0) drop_client(i--);
 }
 
@@ -202,26 +216,26 @@ static int flush_out(struct client *c) {
 }
 
 static void close_stdin(void) {
-  eof_pending = 0;
-  if (stdin_fd < 0) return;
-  if (stdin_fd == tty_master) {
+  at.eof_pending = 0;
+  if (at.stdin_fd < 0) return;
+  if (at.stdin_fd == at.tty_master) {
     /* A pty has no end of input of its own: send the terminal's EOF character, as docker does. */
-    ssize_t w = write(stdin_fd, "\x04", 1);
+    ssize_t w = write(at.stdin_fd, "\x04", 1);
     (void)w;
-  } else close(stdin_fd);
-  stdin_fd = -1;
+  } else close(at.stdin_fd);
+  at.stdin_fd = -1;
 }
 
 /* Write client input to the container's stdin; what it cannot take now waits in `pending`. */
 static void to_stdin(const char *buf, size_t n) {
-  if (stdin_fd < 0) return;
-  if (pending_len == 0) {
+  if (at.stdin_fd < 0) return;
+  if (at.pending_len == 0) {
     ssize_t w;
-    do w = write(stdin_fd, buf, n); while (w < 0 && errno == EINTR);
+    do w = write(at.stdin_fd, buf, n); while (w < 0 && errno == EINTR);
     if (w < 0 && errno != EAGAIN) {
       /* The container closed its stdin: what it is sent from now on goes nowhere. */
-      if (stdin_fd != tty_master) close(stdin_fd);
-      stdin_fd = -1;
+      if (at.stdin_fd != at.tty_master) close(at.stdin_fd);
+      at.stdin_fd = -1;
       return;
     }
     if (w > 0) {
@@ -230,38 +244,38 @@ static void to_stdin(const char *buf, size_t n) {
     }
   }
   /* At most one READ_CHUNK is read from clients while nothing is pending, so this fits. */
-  if (n > sizeof pending - pending_len) n = sizeof pending - pending_len;
-  memcpy(pending + pending_len, buf, n);
-  pending_len += n;
+  if (n > sizeof pending - at.pending_len) n = sizeof pending - at.pending_len;
+  memcpy(pending + at.pending_len, buf, n);
+  at.pending_len += n;
 }
 
 static void flush_stdin(void) {
-  if (stdin_fd < 0) {
-    pending_len = 0;
+  if (at.stdin_fd < 0) {
+    at.pending_len = 0;
     return;
   }
   ssize_t w;
-  do w = write(stdin_fd, pending, pending_len); while (w < 0 && errno == EINTR);
+  do w = write(at.stdin_fd, pending, at.pending_len); while (w < 0 && errno == EINTR);
   if (w < 0 && errno == EAGAIN) return;
   if (w < 0) {
-    if (stdin_fd != tty_master) close(stdin_fd);
-    stdin_fd = -1;
-    pending_len = 0;
+    if (at.stdin_fd != at.tty_master) close(at.stdin_fd);
+    at.stdin_fd = -1;
+    at.pending_len = 0;
     return;
   }
-  memmove(pending, pending + w, pending_len - w);
-  pending_len -= w;
-  if (pending_len == 0 && eof_pending) close_stdin();
+  memmove(pending, pending + w, at.pending_len - w);
+  at.pending_len -= w;
+  if (at.pending_len == 0 && at.eof_pending) close_stdin();
 }
 
 static void control(struct client *c, unsigned char type) {
-  if (type == 'r' && c->small_len == 4 && tty_master >= 0) {
+  if (type == 'r' && c->small_len == 4 && at.tty_master >= 0) {
     struct winsize ws = {.ws_row = (c->small[0] << 8) | c->small[1], .ws_col = (c->small[2] << 8) | c->small[3]};
-    if (ws.ws_row > 0 && ws.ws_col > 0) ioctl(tty_master, TIOCSWINSZ, &ws);
+    if (ws.ws_row > 0 && ws.ws_col > 0) ioctl(at.tty_master, TIOCSWINSZ, &ws);
   } else if (type == 's' && c->small_len == 1 && c->small[0] >= 1 && c->small[0] <= 64 && child_pid > 0) {
     kill(child_pid, c->small[0]);
   } else if (type == 'e') {
-    if (pending_len > 0) eof_pending = 1;
+    if (at.pending_len > 0) at.eof_pending = 1;
     else close_stdin();
   }
 }
@@ -294,21 +308,19 @@ static int client_bytes(struct client *c, const char *buf, size_t n) {
   return 0;
 }
 
-static int base_listen = -1, base_stdin = -1;
-
 /* Fill pollfds for the attach socket, the clients and a blocked stdin; returns how many. */
 int attach_poll_fds(struct pollfd *fds) {
   int n = 0;
-  base_listen = base_stdin = -1;
-  if (listen_fd < 0) return 0;
-  base_listen = n;
-  fds[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
-  if (pending_len > 0 && stdin_fd >= 0) {
-    base_stdin = n;
-    fds[n++] = (struct pollfd){.fd = stdin_fd, .events = POLLOUT};
+  at.base_listen = at.base_stdin = -1;
+  if (at.listen_fd < 0) return 0;
+  at.base_listen = n;
+  fds[n++] = (struct pollfd){.fd = at.listen_fd, .events = POLLIN};
+  if (at.pending_len > 0 && at.stdin_fd >= 0) {
+    at.base_stdin = n;
+    fds[n++] = (struct pollfd){.fd = at.stdin_fd, .events = POLLOUT};
   }
-  for (int i = 0; i < n_clients; i++) {
-    short ev = (pending_len == 0 ? POLLIN : 0) | (clients[i].out_len > 0 ? POLLOUT : 0);
+  for (int i = 0; i < at.n_clients; i++) {
+    short ev = (at.pending_len == 0 ? POLLIN : 0) | (clients[i].out_len > 0 ? POLLOUT : 0);
     /* Left out while it has nothing to do: a hung-up client would otherwise wake poll at once
      * (POLLHUP is reported whatever is asked) for as long as the container leaves its stdin unread. */
     if (ev) fds[n++] = (struct pollfd){.fd = clients[i].fd, .events = ev};
@@ -319,9 +331,9 @@ int attach_poll_fds(struct pollfd *fds) {
 /* Act on what poll reported for the fds attach_poll_fds filled. */
 void attach_poll_events(struct pollfd *fds, int n) {
   static char buf[READ_CHUNK];
-  if (base_stdin >= 0 && fds[base_stdin].revents) flush_stdin();
+  if (at.base_stdin >= 0 && fds[at.base_stdin].revents) flush_stdin();
   for (int k = 0; k < n; k++) {
-    if (k == base_listen || k == base_stdin || !fds[k].revents) continue;
+    if (k == at.base_listen || k == at.base_stdin || !fds[k].revents) continue;
     int i = find_client(fds[k].fd);
     if (i < 0) continue;
     struct client *c = &clients[i];
@@ -330,32 +342,32 @@ void attach_poll_events(struct pollfd *fds, int n) {
       drop_client(i);
       continue;
     }
-    if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR)) || pending_len > 0) continue;
+    if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR)) || at.pending_len > 0) continue;
     ssize_t r = read(c->fd, buf, sizeof buf);
     if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (r <= 0 || client_bytes(c, buf, r) < 0) drop_client(i);
   }
   /* Accept last: a client accepted now is not in this round's pollfds. */
-  if (base_listen >= 0 && (fds[base_listen].revents & POLLIN)) {
+  if (at.base_listen >= 0 && (fds[at.base_listen].revents & POLLIN)) {
     for (;;) {
-      int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int fd = accept4(at.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) break;
-      if (n_clients == MAX_CLIENTS) {
+      if (at.n_clients == MAX_CLIENTS) {
         close(fd);
         continue;
       }
-      clients[n_clients++] = (struct client){.fd = fd};
+      clients[at.n_clients++] = (struct client){.fd = fd};
     }
   }
 }
 
 static void stop_listening(void) {
-  if (listen_fd < 0) return;
-  close(listen_fd);
-  listen_fd = -1;
-  unlinkat(dir_fd, sock_name, 0);
-  close(dir_fd);
-  dir_fd = -1;
+  if (at.listen_fd < 0) return;
+  close(at.listen_fd);
+  at.listen_fd = -1;
+  unlinkat(at.dir_fd, at.name, 0);
+  close(at.dir_fd);
+  at.dir_fd = -1;
 }
 
 /* The container has exited (code >= 0) or never started (code < 0): tell every client its
@@ -364,7 +376,7 @@ void attach_exit(int code) {
   stop_listening();
   if (code >= 0) {
     char c4[4] = {(char)(code >> 24), (char)(code >> 16), (char)(code >> 8), (char)code};
-    for (int i = 0; i < n_clients; i++)
+    for (int i = 0; i < at.n_clients; i++)
       if (send_frame(&clients[i], 'x', c4, 4) < 0) drop_client(i--);
   }
   struct timespec start, now;
@@ -372,7 +384,7 @@ void attach_exit(int code) {
   for (;;) {
     struct pollfd fds[MAX_CLIENTS];
     int n = 0;
-    for (int i = 0; i < n_clients; i++)
+    for (int i = 0; i < at.n_clients; i++)
       if (clients[i].out_len > 0) fds[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLOUT};
     if (n == 0) break;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -383,5 +395,5 @@ void attach_exit(int code) {
       if (i >= 0 && fds[k].revents && flush_out(&clients[i]) < 0) drop_client(i);
     }
   }
-  while (n_clients > 0) drop_client(n_clients - 1);
+  while (at.n_clients > 0) drop_client(at.n_clients - 1);
 }

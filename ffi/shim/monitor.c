@@ -279,10 +279,7 @@ int main(int argc, char **argv) {
     }
   } else if (own_pgrp) setpgid(0, 0);
   if (restore_mode) return restore_main();
-  if (detach && attach_setup() < 0) {
-    status_write("error %d -1 %d create the attach socket `%s`\n", EXIT_ENGINE, errno, attach_path);
-    return EXIT_ENGINE;
-  }
+  if (detach && attach_setup() < 0) return EXIT_ENGINE;
 
   /* Signals are handled through a signalfd; block them before clone so none is lost between
    * clone and the loop. The child unblocks all of them just before exec. */

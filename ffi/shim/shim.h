@@ -176,8 +176,6 @@ int restore_header_field(const char *op);
 int restore_main(void);
 
 /* attach.c: the attach socket a detached monitor serves to `box attach`. */
-extern const char *attach_path;
-extern int attach_stdin;
 int attach_header_field(const char *op);
 int attach_setup(void);
 int attach_after_clone(void);
