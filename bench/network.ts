@@ -4,6 +4,7 @@
  * container, box against podman. Everything runs inside a network namespace this script makes,
  * so no bridge, NAT rule or forwarding switch reaches the host's own interfaces.
  *   bun bench/network.ts [runs]      (root; podman optional)
+ *   BOX_BIN=/path/to/box bun bench/network.ts     (another build than dist/box)
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,7 +26,7 @@ if (process.env.BOX_BENCH_NETNS === undefined) {
   process.exit(r.exitCode ?? 1);
 }
 
-const box = join(repo, "dist/box");
+const box = process.env.BOX_BIN ?? join(repo, "dist/box");
 const work = mkdtempSync(join(tmpdir(), "box-bench-net-"));
 const B = [box, "--root", join(work, "storage"), "--runroot", join(work, "state")];
 Bun.spawnSync([...B, "pull", "-q", "base"]);
@@ -44,11 +45,13 @@ if (havePodman) {
 
 const contenders: Contender[] = [
   { name: "box run --rm base true (bridge)", cmd: [...B, "run", "--rm", "base", "/bin/true"] },
+  { name: "box run --rm -p 15300:80 (bridge)", cmd: [...B, "run", "--rm", "-p", "15300:80", "base", "/bin/true"] },
   { name: "box run --rm --network none", cmd: [...B, "run", "--rm", "--network", "none", "base", "/bin/true"] },
 ];
 if (havePodman) {
   contenders.push(
     { name: "podman run --rm --network bridge", cmd: [...podman, "run", "--rm", "--network", "bridge", ...podmanRun, podmanImage, "/bin/true"] },
+    { name: "podman run --rm -p 15301:80 bridge", cmd: [...podman, "run", "--rm", "--network", "bridge", "-p", "15301:80", ...podmanRun, podmanImage, "/bin/true"] },
     { name: "podman run --rm --network none", cmd: [...podman, "run", "--rm", "--network", "none", ...podmanRun, podmanImage, "/bin/true"] },
   );
 }
@@ -61,10 +64,10 @@ async function throughput(host: string, port: number, start: () => string | void
     const target = start() ?? host;
     await Bun.sleep(300);
     const t0 = performance.now();
-    const r = Bun.spawnSync(["bash", "-c", `head -c ${bytes} /dev/zero > /dev/tcp/${target}/${port}`], { stderr: "pipe" });
+    const r = Bun.spawnSync(["timeout", "30", "bash", "-c", `head -c ${bytes} /dev/zero > /dev/tcp/${target}/${port}`], { stderr: "pipe" });
     const dt = (performance.now() - t0) / 1000;
     stop();
-    if (r.exitCode !== 0) throw new Error(`transfer to ${target}:${port} failed: ${r.stderr.toString().trim()}`);
+    if (r.exitCode !== 0) throw new Error(`transfer to ${target}:${port} failed (exit ${r.exitCode}): ${r.stderr.toString().trim()}`);
     rates.push(bytes / 1e6 / dt);
   }
   return median(rates);
@@ -78,6 +81,8 @@ const boxStop = () => {
   Bun.spawnSync([...B, "rm", "-f", "sink"]);
 };
 const boxRate = await throughput("127.0.0.1", 15201, boxSink, boxStop);
+// [::1] is served by box's userland proxy (core/network/proxy.ts), not by the kernel's NAT.
+const boxRate6 = await throughput("::1", 15201, boxSink, boxStop);
 // The same container reached at its own address: what the bridge costs without the NAT.
 const direct = await throughput("", 5201, () => {
   boxSink();
@@ -85,6 +90,7 @@ const direct = await throughput("", 5201, () => {
 }, boxStop);
 console.log("\nTCP into a container (256 MiB of zeros from bash /dev/tcp to busybox nc, median of 3)");
 console.log(`  box, 127.0.0.1 -> published port   ${boxRate.toFixed(0).padStart(6)} MB/s`);
+console.log(`  box, [::1] -> published port (proxy) ${boxRate6.toFixed(0).padStart(5)} MB/s`);
 console.log(`  box, container address directly   ${direct.toFixed(0).padStart(6)} MB/s`);
 if (havePodman) {
   const podRate = await throughput("127.0.0.1", 15202, () => {
@@ -93,5 +99,15 @@ if (havePodman) {
     Bun.spawnSync([...podman, "rm", "-f", "boxbench-sink"], { stdout: "ignore" });
   });
   console.log(`  podman, 127.0.0.1 -> published port ${podRate.toFixed(0).padStart(6)} MB/s`);
+  try {
+    const podRate6 = await throughput("::1", 15202, () => {
+      Bun.spawnSync([...podman, "run", "-d", "--name", "boxbench-sink", "-p", "15202:5201", ...podmanRun, podmanImage, ...sink]);
+    }, () => {
+      Bun.spawnSync([...podman, "rm", "-f", "boxbench-sink"], { stdout: "ignore" });
+    }, 64 << 20);
+    console.log(`  podman, [::1] -> published port     ${podRate6.toFixed(0).padStart(6)} MB/s`);
+  } catch (e) {
+    console.log(`  podman, [::1] -> published port     fails: ${(e as Error).message.split("\n")[0]}`);
+  }
 }
 rmSync(work, { recursive: true, force: true });

@@ -187,17 +187,25 @@ export async function attachContainer(paths: BoxPaths, c: ContainerIdentity, req
     }
     a.mac = macFor(v4);
     a.ports = await allocatePorts(req.ports, pool.attachments.flatMap((o) => o.ports));
-    plumb(nl, net, a, first);
+    const proxied = loopback6Ports(a.ports);
+    const target = a.ipv4 ?? a.ipv6;
+    // Started first: the proxy's start-up (a process of its own) overlaps the plumbing below.
+    const proxy = proxied.length > 0 && target ? startProxy({ pid: c.pid, ...(start ? { startTime: start } : {}), target, ports: proxied }) : undefined;
+    try {
+      plumb(nl, net, a, first);
+    } catch (e) {
+      void proxy?.then((pid) => stopHelper(pid, undefined), () => undefined);
+      throw e;
+    }
     try {
       addPorts(a.ports, a.ipv4, a.ipv6);
-      const proxied = loopback6Ports(a.ports);
-      const target = a.ipv4 ?? a.ipv6;
-      if (proxied.length > 0 && target) {
-        const pid = await startProxy({ pid: c.pid, ...(start ? { startTime: start } : {}), target, ports: proxied });
+      if (proxy) {
+        const pid = await proxy;
         const proxyStart = processStartTime(pid);
         a.proxy = { pid, ...(proxyStart ? { startTime: proxyStart } : {}) };
       }
     } catch (e) {
+      void proxy?.then((pid) => stopHelper(pid, undefined), () => undefined);
       release(nl, a);
       throw e;
     }

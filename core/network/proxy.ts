@@ -11,7 +11,7 @@
  * is stopped at teardown, and exits by itself once the container's process is gone (kill -9).
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
-import { connect, createServer, type Server } from "node:net";
+import { connect, createServer, type Server, type Socket as NetSocket } from "node:net";
 import * as v from "valibot";
 import { BoxError } from "../errors.ts";
 import { isProcessState } from "../state/containers.ts";
@@ -63,19 +63,31 @@ export async function startProxy(spec: ProxySpec): Promise<number> {
   return proc.pid;
 }
 
+/** Copy `from` into `to`, reading no faster than `to` drains. */
+function forward(from: NetSocket, to: NetSocket): void {
+  from.on("data", (chunk) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on("drain", () => from.resume());
+  from.on("end", () => to.end());
+}
+
+/**
+ * Half-open connections are kept (a FIN is passed on, the other direction goes on): a client
+ * like `nc` that shuts down its sending side still gets its answer, and a server that does so
+ * still gets the rest of the upload.
+ */
 function relayTcp(p: PortMapping, target: string): Promise<Server> {
-  const server = createServer({ pauseOnConnect: false }, (client) => {
-    const upstream = connect({ host: target, port: p.containerPort });
-    client.pipe(upstream);
-    upstream.pipe(client);
+  const server = createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = connect({ host: target, port: p.containerPort, allowHalfOpen: true });
+    forward(client, upstream);
+    forward(upstream, client);
     const close = () => {
       client.destroy();
       upstream.destroy();
     };
     client.on("error", close);
     upstream.on("error", close);
-    client.on("close", close);
-    upstream.on("close", close);
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -84,7 +96,7 @@ function relayTcp(p: PortMapping, target: string): Promise<Server> {
 }
 
 /** One upstream socket per client address and port, as docker-proxy's UDP side; idle ones close after a minute. */
-function relayUdp(p: PortMapping, target: string): Promise<UdpSocket> {
+function relayUdp(p: PortMapping, target: string): Promise<{ close(): void }> {
   const listener = createSocket({ type: "udp6", ipv6Only: true });
   const peers = new Map<string, { sock: UdpSocket; used: number; ready: Promise<void> }>();
   const family = target.includes(":") ? "udp6" : "udp4";
@@ -103,25 +115,31 @@ function relayUdp(p: PortMapping, target: string): Promise<UdpSocket> {
     const s = peer.sock;
     void peer.ready.then(() => s.send(msg));
   });
-  setInterval(() => {
+  const sweep = setInterval(() => {
     for (const [key, peer] of peers) {
       if (Date.now() - peer.used > 60_000) {
         peer.sock.close();
         peers.delete(key);
       }
     }
-  }, 10_000).unref();
+  }, 10_000);
+  sweep.unref();
+  const close = () => {
+    clearInterval(sweep);
+    for (const peer of peers.values()) peer.sock.close();
+    listener.close();
+  };
   return new Promise((resolve, reject) => {
     listener.once("error", reject);
-    listener.bind({ address: LOOPBACK6, port: p.hostPort }, () => resolve(listener));
+    listener.bind({ address: LOOPBACK6, port: p.hostPort }, () => resolve({ close }));
   });
 }
 
 /**
- * The proxy process itself: listen on every port, say "ready", relay until the container is gone
- * or SIGTERM comes; resolves with the exit status.
+ * The proxy process itself: listen on every port, say "ready", relay until the container is gone,
+ * SIGTERM comes or `stop` is aborted; resolves with the exit status.
  */
-export async function runProxy(specJson: string, say: (line: string) => void): Promise<number> {
+export async function runProxy(specJson: string, say: (line: string) => void, stop?: AbortSignal): Promise<number> {
   let spec: ProxySpec;
   try {
     spec = v.parse(ProxySpecSchema, JSON.parse(specJson));
@@ -129,20 +147,28 @@ export async function runProxy(specJson: string, say: (line: string) => void): P
     say(`invalid proxy spec: ${(e as Error).message}`);
     return 2;
   }
+  const listeners: { close(): unknown }[] = [];
+  const closeAll = () => {
+    for (const l of listeners) l.close();
+  };
   try {
-    for (const p of spec.ports) {
-      if (p.proto === "tcp") await relayTcp(p, spec.target);
-      else await relayUdp(p, spec.target);
-    }
+    for (const p of spec.ports) listeners.push(p.proto === "tcp" ? await relayTcp(p, spec.target) : await relayUdp(p, spec.target));
   } catch (e) {
+    closeAll();
     say(`listen: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     return 1;
   }
   say("ready");
   return await new Promise<number>((resolve) => {
-    process.on("SIGTERM", () => resolve(0));
-    setInterval(() => {
-      if (!isProcessState(spec.pid, spec.startTime)) resolve(0);
+    const done = () => {
+      clearInterval(watch);
+      closeAll();
+      resolve(0);
+    };
+    const watch = setInterval(() => {
+      if (!isProcessState(spec.pid, spec.startTime)) done();
     }, 500);
+    process.once("SIGTERM", done);
+    stop?.addEventListener("abort", done);
   });
 }

@@ -122,6 +122,17 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     expect(sh(["pgrep", "-f", "network _proxy .*18080"]).stdout).toBe("");
   });
 
+  test("the [::1] proxy relays a bulk upload whole to a server that half-closes (nc)", async () => {
+    expect((await c.box(["run", "-d", "--name", "bulk", "-p", "18097:5201", "base", "sh", "-c", "nc -l -p 5201 | wc -c"])).code).toBe(0);
+    expect(await until(async () => (await inNs(c.ns, ["ss", "-Htln", "sport = :18097"])).stdout.includes("[::1]:18097"))).toBe(true);
+    await Bun.sleep(200);
+    const up = await inNs(c.ns, ["timeout", "10", "bash", "-c", "head -c 8000000 /dev/zero > /dev/tcp/::1/18097"]);
+    expect(up.code).toBe(0);
+    expect((await c.box(["wait", "bulk"])).stdout).toBe("0\n");
+    expect((await c.box(["logs", "bulk"])).stdout.trim()).toBe("8000000");
+    await c.box(["rm", "-f", "bulk"]);
+  });
+
   test("-P publishes the image's EXPOSE (from box build) and --expose on free host ports; box port lists them", async () => {
     const ctx = join(c.config, "..", "expose-ctx");
     mkdirSync(ctx, { recursive: true });

@@ -1,0 +1,88 @@
+/**
+ * The [::1] port proxy, run in this process against real sockets on loopback: TCP with a
+ * half-closing server and a bulk upload, UDP request and reply, a taken port, a bad spec.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { createSocket } from "node:dgram";
+import { connect, createServer, type Server } from "node:net";
+import { runProxy } from "../../../core/network/proxy.ts";
+
+let tcpServer: Server;
+let udpEcho: { port: number; close(): void };
+let tcpPort = 0;
+const stop = new AbortController();
+const said: string[] = [];
+let proxyDone: Promise<number>;
+let proxyTcp = 0;
+let proxyUdp = 0;
+
+beforeAll(async () => {
+  // A server like `nc -l | wc -c`: it counts what it receives until the client's FIN, answers
+  // the count, and shuts its own side down.
+  tcpServer = createServer({ allowHalfOpen: true }, (s) => {
+    let n = 0;
+    s.on("data", (d) => {
+      n += d.length;
+    });
+    s.on("end", () => s.end(`${n}\n`));
+  });
+  await new Promise<void>((r) => tcpServer.listen(0, "127.0.0.1", r));
+  tcpPort = (tcpServer.address() as { port: number }).port;
+  udpEcho = await Bun.udpSocket({ hostname: "127.0.0.1", socket: { data: (s, buf, port, addr) => void s.send(Buffer.concat([Buffer.from("echo:"), buf]), port, addr) } });
+  // Free ports on ::1 for the proxy: the kernel picks them, then they are released.
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, "::1", r));
+  proxyTcp = (probe.address() as { port: number }).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  proxyUdp = proxyTcp;
+  const spec = { pid: process.pid, target: "127.0.0.1", ports: [
+    { hostIp: "", hostPort: proxyTcp, containerPort: tcpPort, proto: "tcp" },
+    { hostIp: "::1", hostPort: proxyUdp, containerPort: udpEcho.port, proto: "udp" },
+  ] };
+  proxyDone = runProxy(JSON.stringify(spec), (l) => said.push(l), stop.signal);
+  for (let i = 0; i < 100 && said.length === 0; i++) await Bun.sleep(10);
+});
+
+afterAll(async () => {
+  stop.abort();
+  expect(await proxyDone).toBe(0);
+  tcpServer.close();
+  udpEcho.close();
+});
+
+test("the proxy says it is ready once it listens", () => {
+  expect(said).toEqual(["ready"]);
+});
+
+test("TCP through [::1]: an 8 MB upload arrives whole and the half-closing server's answer comes back", async () => {
+  const answer = await new Promise<string>((resolve, reject) => {
+    let text = "";
+    const s = connect({ host: "::1", port: proxyTcp, allowHalfOpen: true }, () => {
+      s.write(Buffer.alloc(8_000_000));
+      s.end();
+    });
+    s.on("data", (d) => {
+      text += d.toString();
+    });
+    s.on("end", () => resolve(text));
+    s.on("error", reject);
+  });
+  expect(answer).toBe("8000000\n");
+});
+
+test("UDP through [::1]: a datagram goes to the target and its reply comes back to the sender", async () => {
+  const client = createSocket("udp6");
+  const reply = new Promise<string>((resolve) => client.once("message", (m) => resolve(m.toString())));
+  client.send("ping", proxyUdp, "::1");
+  expect(await Promise.race([reply, Bun.sleep(2000).then(() => "timeout")])).toBe("echo:ping");
+  client.close();
+});
+
+test("a port already taken on ::1 and a damaged spec are reported on the first line, with a status", async () => {
+  const lines: string[] = [];
+  const taken = JSON.stringify({ pid: process.pid, target: "127.0.0.1", ports: [{ hostIp: "", hostPort: proxyTcp, containerPort: 1, proto: "tcp" }] });
+  expect(await runProxy(taken, (l) => lines.push(l))).toBe(1);
+  expect(await runProxy("{\"pid\":\"x\"}", (l) => lines.push(l))).toBe(2);
+  expect(lines[0]).toBe("listen: EADDRINUSE");
+  expect(lines[1]).toStartWith("invalid proxy spec:");
+});
