@@ -25,7 +25,6 @@
 #define READ_CHUNK 4096
 #define FRAME_HEAD 5
 
-
 struct client {
   int fd;
   unsigned char head[FRAME_HEAD];
