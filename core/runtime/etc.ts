@@ -70,9 +70,14 @@ export function resolvConf(network: NetworkMode, dns: string[], hostText?: strin
       return !m || !(m[1]?.startsWith("127.") || m[1] === "::1");
     });
   }
+  while (lines.length > 0 && (lines[lines.length - 1] as string).trim() === "") lines.pop();
   if (dns.length > 0) {
     lines = lines.filter((l) => !/^\s*nameserver\s/.test(l));
     lines.push(...dns.map((d) => `nameserver ${d}`));
+  } else if (network !== "host" && !lines.some((l) => /^\s*nameserver\s/.test(l))) {
+    // Only loopback resolvers (systemd-resolved's 127.0.0.53), or none: docker's fallback,
+    // public resolvers a container reaches through the NAT.
+    lines.push("nameserver 8.8.8.8", "nameserver 8.8.4.4");
   }
   return `${lines.filter((l, i, a) => l !== "" || i < a.length - 1).join("\n").trimEnd()}\n`;
 }
