@@ -11,8 +11,10 @@ import { basename, join, posix } from "node:path";
 import { BoxError } from "../errors.ts";
 import { decompress } from "../image/compression.ts";
 import { applyLayer } from "../image/layer.ts";
+import type { OwnerEntry } from "../image/owner-list.ts";
 import { layerRoot } from "../image/store/layers.ts";
 import { isTarHeader } from "../image/tar-header.ts";
+import { restoreOwners } from "../image/userns-chown.ts";
 import { stepKey } from "./cache.ts";
 import { formatLocation } from "./dockerfile/errors.ts";
 import type { Instruction } from "./dockerfile/types.ts";
@@ -53,6 +55,8 @@ async function isArchive(path: string): Promise<boolean> {
 
 class LayerTree {
   readonly forced = new Map<string, [number, number]>();
+  /** Rootless: owners the kernel refused, given from a user namespace before the layer is stored. */
+  readonly pending = new Map<string, OwnerEntry>();
   private readonly dirTimes: [string, number][] = [];
 
   constructor(readonly root: string, private readonly sc: StepContext, private readonly lowers: string[], private readonly owner: [number, number]) {}
@@ -64,7 +68,18 @@ class LayerTree {
     try {
       lchownSync(join(this.root, rel), host[0], host[1]);
     } catch {
-      // Rootless without the id in the map: the layer's tar still records `owner`.
+      // Rootless: the tar records `owner` all the same; the unpacked tree gets it in a user namespace.
+      this.pending.set(rel, { path: rel, uid: owner[0], gid: owner[1] });
+    }
+  }
+
+  /** Owners an ADD'ed archive could not give, its paths relative to `dir` in this tree. */
+  adopt(dir: string, owners: readonly OwnerEntry[]): void {
+    for (const e of owners) {
+      const rel = dir === "" ? e.path : e.path === "" ? dir : `${dir}/${e.path}`;
+      if (rel === "") continue; // the layer's own root stays the user's: the store must manage it
+      this.forced.set(rel, [e.uid, e.gid]);
+      this.pending.set(rel, { ...e, path: rel });
     }
   }
 
@@ -242,14 +257,20 @@ async function copyFresh(sc: StepContext, state: ImageState, ev: StageEvaluator,
       if (ins.kind === "ADD" && item.stat.isFile() && (await isArchive(item.abs))) {
         const dir = destRel;
         tree.dir(dir, undefined);
-        await applyLayer(Bun.file(item.abs).stream(), dir === "" ? tree.root : join(tree.root, dir), { mode: "flat", rootless: sc.paths.rootless });
+        const summary = await applyLayer(Bun.file(item.abs).stream(), dir === "" ? tree.root : join(tree.root, dir), { mode: "flat", rootless: sc.paths.rootless, owners: "defer" });
+        tree.adopt(dir, summary.deferredOwners ?? []);
         continue;
       }
       copyEntry(tree, item, target(basename(item.rel)), chmod);
     }
   }
   tree.finish();
-  const layer = await storeLayerFromDir(sc.layout, tree.root, { owners: sc.owners.toImage, forced: tree.forced });
+  const pending = [...tree.pending.values()];
+  const layer = await storeLayerFromDir(sc.layout, tree.root, {
+    owners: sc.owners.toImage,
+    forced: tree.forced,
+    ...(pending.length > 0 ? { beforeCommit: (dir: string) => restoreOwners(dir, pending, what) } : {}),
+  });
   return { layer, createdBy, key, cached: false };
 }
 

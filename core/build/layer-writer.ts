@@ -39,6 +39,12 @@ export interface WriteLayerOptions {
   forced?: Map<string, [number, number]>;
   /** Relative paths to leave out with everything under them (box commit: what the runtime put there). */
   skip?: (rel: string, st: Stats) => boolean;
+  /**
+   * Run on `dir` after its tar is written and before it moves into the store (not when the store
+   * has the layer already): rootless COPY gives owners there, once box no longer needs to read
+   * files that may then be private to another id.
+   */
+  beforeCommit?: (dir: string) => Promise<unknown>;
 }
 
 const SMALL_FILE = 256 * 1024;
@@ -168,6 +174,7 @@ export async function storeLayerFromDir(layout: StoreLayout, dir: string, opts: 
   }
   if (hasLayer(layout, diffId)) rmSync(dir, { recursive: true, force: true });
   else {
+    await opts.beforeCommit?.(dir);
     const staging = makeTemp(layout, "build-layer");
     renameSync(dir, join(staging, "diff"));
     commitLayer(layout, staging, { diffId, blob: digest, size: summary.bytes, files: summary.files, created: new Date().toISOString() });

@@ -43,7 +43,9 @@ import { decompress } from "./compression.ts";
 import { errnoOf, LayerError, withLayerContext } from "./layer-errors.ts";
 import { joinRel, LayerRoot } from "./layer-root.ts";
 import { type LayerSyscalls, linuxLayerSyscalls, S_IFBLK, S_IFCHR, S_IFIFO } from "./layer-syscalls.ts";
+import type { OwnerEntry } from "./owner-list.ts";
 import { readTar, type TarEntry, type TarHeader, type TarReaderOptions } from "./tar.ts";
+import { restoreOwners } from "./userns-chown.ts";
 import { isOverlayXattr, OverlayMarks, parseWhiteout, type Whiteout } from "./whiteout.ts";
 
 export type LayerMode = "overlay" | "flat";
@@ -60,6 +62,14 @@ export interface ApplyLayerOptions extends TarReaderOptions {
   digest?: string;
   /** mknod and lsetxattr; tests pass a double that refuses them. */
   sys?: LayerSyscalls;
+  /**
+   * Rootless: what to do with the owners the kernel refused. "userns" (the default) gives them
+   * afterwards from a user namespace with the user's subordinate ids (userns-chown.ts), so a file
+   * the image gives to uid 1000 is uid 1000 in a rootless container; "keep" leaves such files to
+   * the unpacking user, which is all there is without subordinate ids; "defer" returns them in
+   * the summary (`deferredOwners`) for a caller that must read the tree as itself first.
+   */
+  owners?: "userns" | "keep" | "defer";
 }
 
 export interface LayerSummary {
@@ -75,8 +85,17 @@ export interface LayerSummary {
   bytes: number;
   /** Device nodes the kernel refused to create (EPERM: no CAP_MKNOD, e.g. rootless). */
   skippedDevices: number;
-  /** chown calls refused in rootless mode; those files keep the unpacking user as owner. */
+  /** chown calls refused in rootless mode (the unpacking user is the container's root). */
   chownFailures: number;
+  /** Rootless: files given their owner (or file capability) from a user namespace afterwards. */
+  ownersRestored: number;
+  /**
+   * Rootless without subordinate ids: files whose archived owner is not root and which belong to
+   * the unpacking user instead (root in the container).
+   */
+  ownersLost: number;
+  /** With `owners: "defer"`: the refused owners, paths relative to the layer root. */
+  deferredOwners?: OwnerEntry[];
   /** xattrs not set: refused by the kernel or file system, or overlay.* ones from the archive. */
   skippedXattrs: number;
 }
@@ -102,8 +121,15 @@ class Unpacker {
     bytes: 0,
     skippedDevices: 0,
     chownFailures: 0,
+    ownersRestored: 0,
+    ownersLost: 0,
     skippedXattrs: 0,
   };
+  /**
+   * Rootless: relative path → the owner (and file capability) the kernel refused, for
+   * restoreOwners. Kept in step with the tree: a replaced or removed path leaves it.
+   */
+  readonly pendingOwners = new Map<string, OwnerEntry>();
   /** Paths this layer wrote, and their ancestors: a whiteout never deletes the layer's own files. */
   private readonly written = new Set<string>();
   /** Directory mode and mtime, applied once everything inside them is written. */
@@ -197,6 +223,7 @@ class Unpacker {
   private clear(rel: string, abs: string): void {
     const st = lstatSync(abs, { throwIfNoEntry: false });
     if (st === undefined) return;
+    this.pendingOwners.delete(rel);
     if (!st.isDirectory()) {
       unlinkSync(abs);
       return;
@@ -206,6 +233,7 @@ class Unpacker {
     this.deferred.delete(rel);
     const prefix = `${rel}/`;
     for (const d of this.deferred.keys()) if (d.startsWith(prefix)) this.deferred.delete(d);
+    for (const p of this.pendingOwners.keys()) if (p.startsWith(prefix)) this.pendingOwners.delete(p);
   }
 
   /**
@@ -213,11 +241,11 @@ class Unpacker {
    * just created is owned by the euid, with the egid unless its directory is setgid. Most layer
    * files are root's and unpacked by root, so this saves a syscall per file.
    */
-  private chown(h: TarHeader, dirRel: string, created: boolean, op: () => void): void {
+  private chown(h: TarHeader, rel: string, dirRel: string, created: boolean, op: () => void): void {
     if (created && h.uid === this.euid && h.gid === this.egid && !this.root.isSetgid(dirRel)) return;
     const owner = `${h.uid}:${h.gid}`;
     if (this.refusedOwners.has(owner)) {
-      this.summary.chownFailures++;
+      this.refused(h, rel, dirRel, created);
       return;
     }
     try {
@@ -227,14 +255,25 @@ class Unpacker {
       // EPERM: no CAP_CHOWN; EINVAL: the id is not mapped in this user namespace.
       if (this.rootless && (code === "EPERM" || code === "EINVAL")) {
         this.refusedOwners.add(owner);
-        this.summary.chownFailures++;
+        this.refused(h, rel, dirRel, created);
         return;
       }
       throw err;
     }
   }
 
-  private xattrs(abs: string, h: TarHeader): void {
+  /**
+   * Rootless, the unpacking user is the container's root: a node it created is already 0:0 in
+   * the container, unless a setgid directory gave it another group. Everything else is kept for
+   * restoreOwners.
+   */
+  private refused(h: TarHeader, rel: string, dirRel: string, created: boolean): void {
+    this.summary.chownFailures++;
+    if (created && h.uid === 0 && h.gid === 0 && !this.root.isSetgid(dirRel)) return;
+    this.pendingOwners.set(rel, { path: rel, uid: h.uid, gid: h.gid });
+  }
+
+  private xattrs(abs: string, h: TarHeader, rel?: string): void {
     for (const [name, value] of h.xattrs) {
       if (isOverlayXattr(name)) {
         this.summary.skippedXattrs++;
@@ -244,6 +283,11 @@ class Unpacker {
         this.sys.lsetxattr(abs, name, value);
       } catch (err) {
         if (!(err instanceof SyscallError) || !XATTR_REFUSALS.has(err.errno)) throw err;
+        // A plain user may not set a file capability; root of the user namespace may.
+        if (this.rootless && rel !== undefined && name === "security.capability" && err.errno === EPERM) {
+          this.pendingOwners.set(rel, { ...(this.pendingOwners.get(rel) ?? { path: rel, uid: h.uid, gid: h.gid }), cap: value });
+          continue;
+        }
         this.summary.skippedXattrs++;
       }
     }
@@ -254,9 +298,9 @@ class Unpacker {
     const fd = this.place(rel, abs, () => openSync(abs, O_WRONLY | O_CREAT | O_EXCL, h.mode & 0o777));
     try {
       if (h.size > 0) for await (const chunk of entry.body()) writeAll(fd, chunk);
-      this.chown(h, dirRel, true, () => fchownSync(fd, h.uid, h.gid));
+      this.chown(h, rel, dirRel, true, () => fchownSync(fd, h.uid, h.gid));
       if ((h.mode & 0o7000) !== 0 || (h.mode & this.umask) !== 0) fchmodSync(fd, h.mode);
-      if (h.xattrs.size > 0) this.xattrs(abs, h);
+      if (h.xattrs.size > 0) this.xattrs(abs, h, rel);
       futimesSync(fd, h.mtime, h.mtime);
     } finally {
       closeSync(fd);
@@ -284,7 +328,7 @@ class Unpacker {
         this.root.noteDir(rel);
       }
     }
-    this.chown(h, dirRel, created, () => lchownSync(abs, h.uid, h.gid));
+    this.chown(h, rel, dirRel, created, () => lchownSync(abs, h.uid, h.gid));
     if (h.xattrs.size > 0) this.xattrs(abs, h);
     this.deferred.set(rel, { mode: h.mode, mtime: h.mtime });
     this.summary.directories++;
@@ -294,7 +338,7 @@ class Unpacker {
     // The target is stored as written and never resolved here: it only means something inside
     // the container's root, and LayerRoot refuses to follow it out of this one.
     this.place(rel, abs, () => symlinkSync(h.linkname, abs));
-    this.chown(h, dirRel, true, () => lchownSync(abs, h.uid, h.gid));
+    this.chown(h, rel, dirRel, true, () => lchownSync(abs, h.uid, h.gid));
     if (h.xattrs.size > 0) this.xattrs(abs, h);
     lutimesSync(abs, h.mtime, h.mtime);
     this.summary.symlinks++;
@@ -327,7 +371,7 @@ class Unpacker {
       }
       throw err;
     }
-    this.chown(h, dirRel, true, () => lchownSync(abs, h.uid, h.gid));
+    this.chown(h, rel, dirRel, true, () => lchownSync(abs, h.uid, h.gid));
     // chmod follows symlinks, but `abs` is the node mknod just made, not a link.
     chmodSync(abs, h.mode);
     if (h.xattrs.size > 0) this.xattrs(abs, h);
@@ -340,7 +384,7 @@ class Unpacker {
     if (h.type !== "directory") {
       throw new LayerError("E_INVALID_INPUT", `${this.root.label}: entry \`${h.name}\` would replace the layer root with a ${h.type}`);
     }
-    this.chown(h, "", false, () => lchownSync(this.root.path, h.uid, h.gid));
+    this.chown(h, "", "", false, () => lchownSync(this.root.path, h.uid, h.gid));
     if (h.xattrs.size > 0) this.xattrs(this.root.path, h);
     this.deferred.set("", { mode: h.mode, mtime: h.mtime });
   }
@@ -405,6 +449,14 @@ export async function applyLayer(
       entry = undefined;
     }
     unpacker.finish();
+    entry = undefined;
+    if (rootless && unpacker.pendingOwners.size > 0) {
+      const pending = [...unpacker.pendingOwners.values()];
+      if (options.owners === "defer") return { ...unpacker.summary, deferredOwners: pending };
+      const outcome = options.owners === "keep" ? "single-id" : await restoreOwners(root.path, pending, label);
+      if (outcome === "applied") unpacker.summary.ownersRestored = pending.length;
+      else unpacker.summary.ownersLost = pending.filter((e) => e.uid !== 0 || e.gid !== 0).length;
+    }
     return unpacker.summary;
   } catch (err) {
     // Failed before the reader took the stream: release the producer (a download) all the same.

@@ -2,9 +2,10 @@
  * Starting ffi/shim/ and following what it reports. The shim binary is compiled by
  * scripts/build.ts and embedded in box; in a development checkout it runs from build/.
  */
-import { writeSync } from "node:fs";
+import { closeSync, readFileSync, readSync, writeSync } from "node:fs";
 import { sealedExecutable } from "../../ffi/memfd.ts";
 import { encodeCgroups, frame, parseStatusLine, type ShimStatus } from "../../ffi/shim-protocol.ts";
+import { socketPair } from "../../ffi/socketpair.ts";
 import { BoxError } from "../errors.ts";
 // Bun embeds the file in the compiled binary and hands back its path ($bunfs inside the binary).
 import embeddedShim from "../../build/box-shim" with { type: "file" };
@@ -25,6 +26,49 @@ async function resolveShim(): Promise<string> {
   return shimPath;
 }
 
+/** resolveShim for synchronous callers: the same file, read without awaiting. */
+function resolveShimSync(): string {
+  if (shimPath) return shimPath;
+  const p = embeddedShim as unknown as string;
+  shimPath = !p.startsWith("/$bunfs") && !p.startsWith("B:/~BUN") ? p : sealedExecutable("box-shim", readFileSync(p));
+  return shimPath;
+}
+
+/**
+ * Run the shim with `plan` to the end, synchronously, for work that callers which cannot await
+ * need done in a namespace (removing a store entry rootless). The plan is written into the
+ * socket before the shim starts; what it reported is read back once it has exited. The process
+ * gets no stdin and no stdout; its stderr is returned.
+ */
+export function runShimSync(plan: Uint8Array): { code: number; stderr: string; failure?: ContainerStartError } {
+  const path = resolveShimSync();
+  const [ours, theirs] = socketPair();
+  let theirsOpen = true;
+  let failure: ContainerStartError | undefined;
+  let code: number;
+  let stderr: string;
+  try {
+    writeAll(ours, frame("P", plan));
+    const proc = Bun.spawnSync([path], { stdio: ["ignore", "ignore", "pipe", theirs] as unknown as ["ignore", "ignore", "pipe"], argv0: "box-shim" });
+    code = proc.exitCode ?? 128 + 9;
+    stderr = proc.stderr?.toString() ?? "";
+    // Our copy of the shim's end closed, the status reads to EOF.
+    closeSync(theirs);
+    theirsOpen = false;
+    let text = "";
+    const buf = Buffer.alloc(4096);
+    for (let n = readSync(ours, buf); n > 0; n = readSync(ours, buf)) text += buf.toString("utf8", 0, n);
+    for (const line of text.split("\n")) {
+      const st = parseStatusLine(line);
+      if (st?.kind === "error") failure ??= new ContainerStartError(st);
+    }
+  } finally {
+    if (theirsOpen) closeSync(theirs);
+    closeSync(ours);
+  }
+  return failure === undefined ? { code, stderr } : { code, stderr, failure };
+}
+
 export interface ShimHandle {
   /** Ask the shim to join the container's cgroups now, while box prepares the rest. */
   sendCgroups(pairs: { container: string; own: string }[]): void;
@@ -42,12 +86,16 @@ export interface ShimHandle {
   exited: Promise<number>;
   signal(sig: NodeJS.Signals | number): void;
   readonly shimPid: number;
+  /** With `stderr: "pipe"`: what the process wrote there. */
+  readonly stderr?: ReadableStream<Uint8Array>;
 }
 
 export interface ShimStdio {
-  stdin: "inherit" | "ignore";
+  /** Bytes: what the process reads on stdin (box _chown's list), fed by Bun through a pipe. */
+  stdin: "inherit" | "ignore" | Uint8Array;
   stdout: "inherit" | "ignore";
-  stderr: "inherit" | "ignore";
+  /** "pipe": read it from the handle's `stderr` (a helper whose failure box words itself). */
+  stderr: "inherit" | "ignore" | "pipe";
 }
 
 /** A failure the shim reported: its exit code decides 125/126/127. */
@@ -149,6 +197,7 @@ export async function startShim(stdio: ShimStdio): Promise<ShimHandle> {
     exited,
     signal: (sig) => proc.kill(sig),
     shimPid: proc.pid,
+    ...(stdio.stderr === "pipe" ? { stderr: proc.stderr as ReadableStream<Uint8Array> } : {}),
     sendCgroups: (pairs) => writeAll(statusFd, frame("C", encodeCgroups(pairs))),
     sendPlan: (plan) => writeAll(statusFd, frame("P", plan)),
     created,

@@ -129,7 +129,14 @@ export async function ingestLayer(layout: StoreLayout, src: LayerSource, options
     // A transfer that broke keeps its bytes for the next pull; bad content is thrown away.
     if (brokenTransfer(err)) partial?.close();
     else partial?.remove();
-    if (staging !== undefined) discard(layout, staging);
+    if (staging !== undefined) {
+      try {
+        discard(layout, staging);
+      } catch {
+        // Rootless, a tree whose owners were given in a user namespace may not be removable by
+        // the user: it stays in tmp/, never committed, and the first error is the one to tell.
+      }
+    }
     throw err;
   }
 }

@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync } from "nod
 import { join } from "node:path";
 import { writeFileAtomic } from "../../state/atomic.ts";
 import { removeTree } from "../../state/remove.ts";
+import { removeInUserNamespace } from "../userns-chown.ts";
 
 export interface StoreLayout {
   root: string;
@@ -57,6 +58,21 @@ export function makeTemp(layout: StoreLayout, prefix: string): string {
 }
 
 /**
+ * Remove a tree under tmp/. Rootless, a layer holds directories owned by the user's subordinate
+ * ids (userns-chown.ts gave them), which the user cannot empty: those go from inside the same
+ * user namespace.
+ */
+function removeTemp(path: string): void {
+  try {
+    removeTree(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (process.geteuid?.() === 0 || (code !== "EACCES" && code !== "EPERM")) throw err;
+    if (!removeInUserNamespace(path)) throw err;
+  }
+}
+
+/**
  * Take `path` out of the store: one rename makes it vanish from its name at once, then the
  * removal happens in tmp/, where a reader never looks and an interrupted removal is swept later.
  */
@@ -65,7 +81,7 @@ export function discard(layout: StoreLayout, path: string): void {
   const grave = makeTemp(layout, "removed");
   const target = join(grave, "entry");
   renameSync(path, target);
-  removeTree(grave);
+  removeTemp(grave);
 }
 
 /** Remove what dead writers left in tmp/. Only call with storage.lock held exclusively. */
@@ -73,7 +89,7 @@ export function sweepTemps(layout: StoreLayout): number {
   if (!existsSync(layout.tmp)) return 0;
   let n = 0;
   for (const name of readdirSync(layout.tmp)) {
-    removeTree(join(layout.tmp, name));
+    removeTemp(join(layout.tmp, name));
     n++;
   }
   return n;

@@ -1,0 +1,106 @@
+/**
+ * Owners for a rootless unpack. A plain user's chown to any id but their own is refused, so a
+ * layer file the image gives to uid 1000 would show up as root in the container. The container
+ * sees the user as 0 and their /etc/subuid range as 1..65536; a process inside a user namespace
+ * with that same map may chown to those ids, and the host then records the shifted ids the
+ * container's own RUN steps would have made. That is podman's `unshare` done once per layer.
+ *
+ * box cannot enter a user namespace itself (a multi-threaded process; see docs/design.md), so the
+ * shim clones into one (CLONE_NEWUSER alone: no rootfs, no other namespace, the mapping written by
+ * newuidmap/newgidmap as for containers) and execs box again as `box _chown ROOT`, which reads
+ * the list on stdin (owner-list.ts) and applies it. One process per layer that needs it.
+ *
+ * The same user namespace is what removes such a tree again: a directory now owned by a
+ * subordinate id is not the user's to empty.
+ */
+import { CLONE_NEWUSER } from "../../ffi/constants.ts";
+import { encodePlan, type ShimOp } from "../../ffi/shim-protocol.ts";
+import { getgid, getuid } from "../../ffi/syscalls.ts";
+import { BoxError } from "../errors.ts";
+import { helperArgs, rootlessMaps, type UserNamespaceMaps } from "../runtime/idmap.ts";
+import { runShimSync, startShim } from "../runtime/shim.ts";
+import { encodeOwnerList, type OwnerEntry } from "./owner-list.ts";
+
+/**
+ * "applied": the owners are set. "single-id": the user has no subordinate ids, so the only id
+ * there is to give is their own (the container's root): files keep it, as before.
+ */
+export type OwnersOutcome = "applied" | "single-id";
+
+const RANGE_HINT = "check that newuidmap/newgidmap are installed setuid and that /etc/subuid and /etc/subgid give you a range";
+
+/** How to run this same executable (or, in a checkout, bun with this entry script). */
+function self(): string[] {
+  const compiled = Bun.main.startsWith("/$bunfs") || Bun.main.startsWith("B:/~BUN");
+  return compiled ? [process.execPath] : [process.execPath, Bun.main];
+}
+
+function subidMaps(): UserNamespaceMaps | undefined {
+  const maps = rootlessMaps(getuid(), getgid());
+  return maps.kind === "subid" ? maps : undefined;
+}
+
+/** `box _chown ARGS...` as the root of a user namespace with the user's subordinate ranges. */
+function planFor(maps: UserNamespaceMaps, args: string[]): Uint8Array {
+  const argv = [...self(), "_chown", ...args];
+  const ops: ShimOp[] = [
+    ...argv.map((value): ShimOp => ({ op: "arg", value })),
+    { op: "env", value: "PATH=/usr/bin:/bin" },
+    { op: "exec", file: argv[0] as string },
+  ];
+  return encodePlan({
+    header: {
+      cloneFlags: CLONE_NEWUSER,
+      cgroupns: false,
+      newuidmap: helperArgs(maps.uidRanges),
+      newgidmap: helperArgs(maps.gidRanges),
+      stdinNull: false,
+      ownProcessGroup: false,
+      init: false,
+    },
+    ops,
+  });
+}
+
+/** The first line box printed, without its "box: " prefix. */
+function reasonOf(stderr: string, code: number): string {
+  return (stderr.trim().split("\n")[0] || `box _chown exited with status ${code}`).replace(/^box: /, "");
+}
+
+/**
+ * Apply `entries` under `root` from inside a user namespace with the user's subordinate ranges.
+ * `label` names the layer in errors. Throws BoxError when the helper fails; nothing is undone,
+ * so the caller discards `root` (it is a staging directory, never yet in the store).
+ */
+export async function restoreOwners(root: string, entries: readonly OwnerEntry[], label: string): Promise<OwnersOutcome> {
+  const maps = subidMaps();
+  if (maps === undefined) return "single-id";
+  if (entries.length === 0) return "applied";
+  const what = `${label}: set the owners of ${entries.length} ${entries.length === 1 ? "file" : "files"} in a user namespace`;
+  const shim = await startShim({ stdin: encodeOwnerList(entries), stdout: "ignore", stderr: "pipe" });
+  shim.sendPlan(planFor(maps, [root]));
+  const stderr = shim.stderr === undefined ? Promise.resolve("") : new Response(shim.stderr).text();
+  let code: number;
+  try {
+    code = await shim.exited;
+  } catch (err) {
+    throw new BoxError("E_SYSCALL", `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err, hint: RANGE_HINT });
+  }
+  if (code !== 0) throw new BoxError("E_SYSCALL", `${what}: ${reasonOf(await stderr, code)}`);
+  return "applied";
+}
+
+/**
+ * Remove the tree at `path` from inside the user namespace, for a rootless user whose plain
+ * removal was refused (directories owned by subordinate ids). Synchronous, as the store's
+ * removals are. False when the user has no subordinate ids (then nothing of theirs can be owned
+ * by one); throws when the helper fails.
+ */
+export function removeInUserNamespace(path: string): boolean {
+  const maps = subidMaps();
+  if (maps === undefined) return false;
+  const r = runShimSync(planFor(maps, ["--remove", path]));
+  if (r.failure !== undefined) throw new BoxError("E_SYSCALL", `remove \`${path}\` in a user namespace: ${r.failure.message}`, { hint: RANGE_HINT });
+  if (r.code !== 0) throw new BoxError("E_SYSCALL", `remove \`${path}\` in a user namespace: ${reasonOf(r.stderr, r.code)}`);
+  return true;
+}
