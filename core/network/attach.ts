@@ -189,23 +189,22 @@ export async function attachContainer(paths: BoxPaths, c: ContainerIdentity, req
     a.ports = await allocatePorts(req.ports, pool.attachments.flatMap((o) => o.ports));
     const proxied = loopback6Ports(a.ports);
     const target = a.ipv4 ?? a.ipv6;
-    // Started first: the proxy's start-up (a process of its own) overlaps the plumbing below.
-    const proxy = proxied.length > 0 && target ? startProxy({ pid: c.pid, ...(start ? { startTime: start } : {}), target, ports: proxied }) : undefined;
+    // Started first, both processes: the proxy's start-up and nft's run overlap the plumbing.
+    const proxy = proxied.length > 0 && target ? startProxy({ pid: c.pid, ...(start ? { startTime: start } : {}), target, ports: proxied }) : Promise.resolve(undefined);
+    const published = addPorts(a.ports, a.ipv4, a.ipv6);
+    const settled = Promise.allSettled([proxy, published]);
     try {
       plumb(nl, net, a, first);
-    } catch (e) {
-      void proxy?.then((pid) => stopHelper(pid, undefined), () => undefined);
-      throw e;
-    }
-    try {
-      addPorts(a.ports, a.ipv4, a.ipv6);
-      if (proxy) {
-        const pid = await proxy;
+      await published;
+      const pid = await proxy;
+      if (pid !== undefined) {
         const proxyStart = processStartTime(pid);
         a.proxy = { pid, ...(proxyStart ? { startTime: proxyStart } : {}) };
       }
     } catch (e) {
-      void proxy?.then((pid) => stopHelper(pid, undefined), () => undefined);
+      // Undone only once both have settled, so no element is added after its removal.
+      const [p] = await settled;
+      if (p.status === "fulfilled" && p.value !== undefined) stopHelper(p.value, undefined);
       release(nl, a);
       throw e;
     }

@@ -99,13 +99,37 @@ export function portElements(p: PortMapping, ipv4?: string, ipv6?: string): [str
   return out;
 }
 
-export function addPorts(ports: PortMapping[], ipv4?: string, ipv6?: string): void {
+async function nftAsync(args: string[], stdin: string): Promise<{ ok: boolean; stderr: string }> {
+  let proc: ReturnType<typeof Bun.spawn>;
+  try {
+    proc = Bun.spawn(["nft", ...args], { stdin: new TextEncoder().encode(stdin), stdout: "ignore", stderr: "pipe" });
+  } catch {
+    throw new BoxError("E_UNSUPPORTED", "cannot run `nft`: the program is missing", { hint: "install nftables (apt-get install nftables)" });
+  }
+  const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr as ReadableStream).text()]);
+  return { ok: code === 0, stderr: stderr.trim().split("\n")[0] ?? "" };
+}
+
+/**
+ * Publish ports: one `nft` run, without waiting on it, so the caller overlaps it with its
+ * plumbing. The table is made by the bridge's setup; only when someone deleted it since does
+ * this take a second run to make it again.
+ */
+export async function addPorts(ports: PortMapping[], ipv4?: string, ipv6?: string): Promise<void> {
   const elems = ports.flatMap((p) => portElements(p, ipv4, ipv6));
   if (elems.length === 0) return;
+  const script = `${elems.map(([m, k, v]) => `add element ${TABLE} ${m} { ${k} : ${v} }`).join("\n")}\n`;
+  if ((await nftAsync(["-f", "-"], script)).ok) return;
   ensureTable();
-  mustNft(["-f", "-"], "publish ports", `${elems.map(([m, k, v]) => `add element ${TABLE} ${m} { ${k} : ${v} }`).join("\n")}\n`);
+  const r = await nftAsync(["-f", "-"], script);
+  if (!r.ok) throw new BoxError("E_SYSCALL", `nft: publish ports: ${r.stderr}`, { hint: "check that nf_tables is available (nft list ruleset)" });
 }
 
 export function removePorts(ports: PortMapping[], ipv4?: string, ipv6?: string): void {
-  for (const [m, k] of ports.flatMap((p) => portElements(p, ipv4, ipv6))) nft(["delete", "element", "inet", "box", m, `{ ${k} }`]);
+  const elems = ports.flatMap((p) => portElements(p, ipv4, ipv6));
+  if (elems.length === 0) return;
+  // One run for all; a script fails whole when one element is missing (removed already by
+  // someone else's sweep), and then each goes on its own.
+  if (nft(["-f", "-"], `${elems.map(([m, k]) => `delete element ${TABLE} ${m} { ${k} }`).join("\n")}\n`).ok) return;
+  for (const [m, k] of elems) nft(["delete", "element", "inet", "box", m, `{ ${k} }`]);
 }
