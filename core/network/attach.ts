@@ -17,7 +17,7 @@ import { contains, formatAddress, mustParseAddress, mustParseCidr, nth, size, ty
 import { Netlink } from "./netlink/socket.ts";
 import { readAllAttachments, withPool, writeContainerNetwork, type Attachment, type HostEntry, type Pool } from "./pool.ts";
 import { allocatePorts, type PortRequest } from "./ports.ts";
-import { loopback6Ports, startProxy } from "./proxy.ts";
+import { LOOPBACK6, loopback6Ports, startProxy } from "./proxy.ts";
 import { stopHelper } from "./rootless.ts";
 import { LINK_LOCAL_GATEWAY, type Network } from "./store.ts";
 
@@ -186,6 +186,13 @@ export async function attachContainer(paths: BoxPaths, c: ContainerIdentity, req
       }
     }
     a.mac = macFor(v4);
+    // An IPv6 host address other than ::1 (which the proxy serves) needs the container's own IPv6.
+    const v6only = req.ports.find((p) => p.hostIp.includes(":") && p.hostIp !== LOOPBACK6 && !a.ipv6);
+    if (v6only) {
+      throw new BoxError("E_INVALID_INPUT", `-p [${v6only.hostIp}]:${v6only.hostPort}:${v6only.containerPort}: network ${net.name} has no IPv6, so nothing reaches the container from an IPv6 address`, {
+        hint: net.name === "box" ? "publish on all addresses or on [::1], or set \"ipv6\": true in box's config.json" : "publish on all addresses or on [::1], or use a network created with --ipv6",
+      });
+    }
     a.ports = await allocatePorts(req.ports, pool.attachments.flatMap((o) => o.ports));
     const proxied = loopback6Ports(a.ports);
     const target = a.ipv4 ?? a.ipv6;

@@ -256,7 +256,7 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     expect((await c.box(["network", "prune", "-f"])).stdout).toBe("Deleted Networks:\nspare\n");
   });
 
-  test("bad input: overlapping subnets, an invalid CIDR, an unknown network", async () => {
+  test("bad input: overlapping subnets, an invalid CIDR, an unknown network, an IPv6 host address for a network without IPv6", async () => {
     const overlap = await c.box(["network", "create", "--subnet", "172.17.5.0/24", "clash"]);
     expect(overlap.code).toBe(125);
     expect(overlap.stderr).toBe("box: subnet 172.17.5.0/24 overlaps network box (172.17.0.0/16); choose a subnet that overlaps no other network, or omit --subnet to get a free one\n");
@@ -268,6 +268,16 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     expect(missing.stderr).toBe("box: network nosuchnet not found; list networks with box network ls, or create it with box network create\n");
     const badPort = await c.box(["run", "--rm", "-p", "99999:80", "base", "true"]);
     expect(badPort.stderr).toStartWith("box: -p 99999:80: port `99999` is out of range 1-65535;");
+    // A network without IPv6 cannot be reached on an IPv6 host address; [::1] is the proxy's and works.
+    expect((await c.box(["network", "create", "v4only"])).code).toBe(0);
+    const v6 = await c.box(["run", "--rm", "--network", "v4only", "-p", "[2001:db8::1]:18098:8080", "base", "true"]);
+    expect(v6.code).toBe(125);
+    expect(v6.stderr).toBe("box: -p [2001:db8::1]:18098:8080: network v4only has no IPv6, so nothing reaches the container from an IPv6 address; publish on all addresses or on [::1], or use a network created with --ipv6\n");
+    expect((await c.box(["run", "-d", "--name", "v4web", "--network", "v4only", "-p", "[::1]:18098:8080", "base", "sh", "-c", HTTPD])).code).toBe(0);
+    expect(await until(async () => (await inNs(c.ns, ["curl", "-s", "-m", "2", "http://[::1]:18098/"])).stdout.startsWith("hello-from-"))).toBe(true);
+    expect((await c.box(["port", "v4web"])).stdout).toBe("8080/tcp -> [::1]:18098\n");
+    await c.box(["rm", "-f", "v4web"]);
+    expect((await c.box(["network", "rm", "v4only"])).code).toBe(0);
   });
 });
 
