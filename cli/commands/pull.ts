@@ -8,7 +8,7 @@ import { parseFlags, renderHelp, type FlagTable } from "../args.ts";
 import { pathsFor } from "../context.ts";
 import type { Command } from "./index.ts";
 import { reportFailure } from "../render/error.ts";
-import { out } from "../render/output.ts";
+import { err, out } from "../render/output.ts";
 import { LayerProgress } from "../render/progress.ts";
 
 const FLAGS: FlagTable = {
@@ -35,9 +35,10 @@ const command: Command = {
       else progress.update(e.digest, e.status, e.done, e.total);
     };
     const platform = typeof flags.platform === "string" ? parsePlatform(flags.platform) : undefined;
+    const paths = pathsFor(globals);
     let result;
     try {
-      result = await pullImage(pathsFor(globals), ref, { tlsVerify: flags["tls-verify"] as boolean, platform, onEvent });
+      result = await pullImage(paths, ref, { tlsVerify: flags["tls-verify"] as boolean, platform, onEvent });
     } catch (e) {
       progress?.finish();
       return reportFailure(e, globals.debug);
@@ -48,6 +49,11 @@ const command: Command = {
       out(`Digest: ${result.digest}\nStatus: ${result.fresh ? "Downloaded newer image" : "Image is up to date"} for ${name}\n`);
     }
     out(`${result.reference}\n`);
+    if (result.ownersLost !== undefined) {
+      const { lostOwnersNotice } = await import("../../core/image/userns-chown.ts");
+      const note = lostOwnersNotice(paths, result.ownersLost);
+      if (note) err(`box: note: ${note}\n`);
+    }
     return 0;
   },
 };

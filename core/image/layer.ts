@@ -263,13 +263,17 @@ class Unpacker {
   }
 
   /**
-   * Rootless, the unpacking user is the container's root: a node it created is already 0:0 in
-   * the container, unless a setgid directory gave it another group. Everything else is kept for
-   * restoreOwners.
+   * Rootless, the unpacking user is the container's root: a node it owns (it created it, in a
+   * directory that is not setgid, or found it so) is already 0:0 in the container. Everything
+   * else is kept for restoreOwners.
    */
   private refused(h: TarHeader, rel: string, dirRel: string, created: boolean): void {
     this.summary.chownFailures++;
-    if (created && h.uid === 0 && h.gid === 0 && !this.root.isSetgid(dirRel)) return;
+    if (h.uid === 0 && h.gid === 0) {
+      if (created && !this.root.isSetgid(dirRel)) return;
+      const st = lstatSync(this.root.abs(rel));
+      if (st.uid === this.euid && st.gid === this.egid) return;
+    }
     this.pendingOwners.set(rel, { path: rel, uid: h.uid, gid: h.gid });
   }
 

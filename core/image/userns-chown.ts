@@ -13,10 +13,13 @@
  * The same user namespace is what removes such a tree again: a directory now owned by a
  * subordinate id is not the user's to empty.
  */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { CLONE_NEWUSER } from "../../ffi/constants.ts";
 import { encodePlan, type ShimOp } from "../../ffi/shim-protocol.ts";
 import { getgid, getuid } from "../../ffi/syscalls.ts";
 import { BoxError } from "../errors.ts";
+import type { BoxPaths } from "../paths.ts";
 import { helperArgs, rootlessMaps, type UserNamespaceMaps } from "../runtime/idmap.ts";
 import { runShimSync, startShim } from "../runtime/shim.ts";
 import { encodeOwnerList, type OwnerEntry } from "./owner-list.ts";
@@ -27,6 +30,7 @@ import { encodeOwnerList, type OwnerEntry } from "./owner-list.ts";
  */
 export type OwnersOutcome = "applied" | "single-id";
 
+const RANGE_ADVICE = "add a range for your user to /etc/subuid and /etc/subgid (e.g. `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER`), then remove the image and pull it again";
 const RANGE_HINT = "check that newuidmap/newgidmap are installed setuid and that /etc/subuid and /etc/subgid give you a range";
 
 /** How to run this same executable (or, in a checkout, bun with this entry script). */
@@ -88,6 +92,22 @@ export async function restoreOwners(root: string, entries: readonly OwnerEntry[]
   }
   if (code !== 0) throw new BoxError("E_SYSCALL", `${what}: ${reasonOf(await stderr, code)}`);
   return "applied";
+}
+
+/**
+ * The one-time note for a rootless user without subordinate ids whose image had files owned by
+ * someone other than root: in their containers those files are root's. Remembered by a file in
+ * the user's state root, created exclusively; undefined once said.
+ */
+export function lostOwnersNotice(paths: BoxPaths, files: number): string | undefined {
+  try {
+    mkdirSync(paths.state, { recursive: true, mode: 0o700 });
+    writeFileSync(join(paths.state, "rootless-owners-noted"), "", { flag: "wx" });
+  } catch {
+    // Said before (EEXIST), or there is nowhere to remember it: saying it on every pull is worse.
+    return undefined;
+  }
+  return `${files} ${files === 1 ? "file of this image belongs to a user" : "files of this image belong to users"} other than root, but without a subordinate id range box can only give them to you (root in the container). To keep image owners, ${RANGE_ADVICE}. This is said once.`;
 }
 
 /**

@@ -208,8 +208,14 @@ describe.skipIf(noUseradd)(`a user without subordinate ids${noUseradd ? " (skipp
     expect(readFileSync("/etc/subuid", "utf8")).not.toContain(`${user?.name}:`);
     const e = env as BoxEnv;
     const image = `${reg.host}/box/nosub`;
-    expect(await box(e, ["pull", "-q", image])).toEqual({ code: 0, stdout: `${image}:latest\n`, stderr: "" });
+    const pulled = await box(e, ["pull", "-q", image]);
+    expect(pulled).toMatchObject({ code: 0, stdout: `${image}:latest\n` });
+    expect(pulled.stderr).toStartWith("box: note: 1 file of this image belongs to a user other than root, but without a subordinate id range box can only give them to you (root in the container). To keep image owners, add a range for your user to /etc/subuid and /etc/subgid");
+    expect(pulled.stderr).toEndWith("This is said once.\n");
     const r = await box(e, ["run", "--rm", "--network", "none", image, "stat", "-c", "%u:%g", "/owned"]);
     expect(r).toEqual({ code: 0, stdout: "0:0\n", stderr: "" });
+    // Once: a second image with such files pulls quietly.
+    await pushBuilt(reg.host, "box/nosub2", "latest", await buildImage({ layers: [[{ name: "other", type: "file", body: "x\n", uid: 7, gid: 7 }]] }));
+    expect(await box(e, ["pull", "-q", `${reg.host}/box/nosub2`])).toEqual({ code: 0, stdout: `${reg.host}/box/nosub2:latest\n`, stderr: "" });
   });
 });

@@ -38,6 +38,8 @@ export interface PullResult {
   digest: string;
   /** False when the store already had this exact image. */
   fresh: boolean;
+  /** Rootless without subordinate ids: files whose non-root owner became the user's. */
+  ownersLost?: number;
 }
 
 /** Layers downloaded at once; podman's default is 6, and a loopback registry saturates earlier. */
@@ -126,6 +128,7 @@ async function pullFrom(layout: StoreLayout, rootless: boolean, ref: ImageRefere
     const jobs = layers.map((layer, i) => ({ layer, diffId: config.rootfs.diff_ids[i] as string }));
     // One job per distinct layer: an image may list a layer twice (empty layers often are).
     const unique = [...new Map(jobs.map((j) => [j.diffId, j])).values()];
+    let ownersLost = 0;
     await runConcurrently(unique, LAYER_CONCURRENCY, async ({ layer, diffId }) => {
       const emit = (status: LayerStatus, done?: number, total?: number): void =>
         options.onEvent?.({ type: "layer", digest: layer.digest, status, done, total });
@@ -141,7 +144,7 @@ async function pullFrom(layout: StoreLayout, rootless: boolean, ref: ImageRefere
           return { stream, verified: true };
         },
         openFrom: (offset) => client.getBlobRange(ref.repository, layer.digest, offset),
-      }, { rootless, onPhase: (phase) => emit(phase) });
+      }, { rootless, onPhase: (phase) => emit(phase), onOwnersLost: (n) => (ownersLost += n) });
       emit(result === "present" ? "exists" : "done");
     });
     writeBlob(layout, manifest.bytes, manifest.digest);
@@ -165,7 +168,7 @@ async function pullFrom(layout: StoreLayout, rootless: boolean, ref: ImageRefere
       return isNew;
     });
     const image = readIndex(layout).images.find((i) => i.id === record.id) ?? record;
-    return { image, reference: ref.toString(), digest, fresh };
+    return { image, reference: ref.toString(), digest, fresh, ...(ownersLost > 0 ? { ownersLost } : {}) };
   });
 }
 

@@ -35,6 +35,8 @@ export type IngestPhase = "waiting" | "downloading" | "extracting";
 export interface IngestOptions {
   rootless: boolean;
   onPhase?: (phase: IngestPhase) => void;
+  /** Rootless without subordinate ids: this many files lost their non-root owner (see layer.ts). */
+  onOwnersLost?: (files: number) => void;
 }
 
 export type IngestResult = "present" | "stored";
@@ -105,6 +107,7 @@ export async function ingestLayer(layout: StoreLayout, src: LayerSource, options
         rootless: options.rootless,
         digest: src.digest,
       });
+      if (summary.ownersLost > 0) options.onOwnersLost?.(summary.ownersLost);
       const diffId = diff.digest();
       if (diffId !== src.diffId) throw digestMismatch(`layer ${src.digest}: uncompressed content`, src.diffId, diffId ?? "an unfinished stream");
       meta = { diffId: src.diffId, blob: src.digest, size: summary.bytes, files: summary.files, created: new Date().toISOString() };
