@@ -5,6 +5,7 @@ import { readIndex } from "./image/store/images.ts";
 import { storeLayout } from "./image/store/layout.ts";
 import type { BoxPaths } from "./paths.ts";
 import { parseHierarchies, type Hierarchy } from "./runtime/cgroups.ts";
+import { seccompSupported } from "./runtime/seccomp/index.ts";
 
 export interface SystemInfo {
   storageRoot: string;
@@ -20,6 +21,8 @@ export interface SystemInfo {
   cgroupHierarchies: Hierarchy[];
   kernel: string;
   architecture: string;
+  /** docker's form: "name=seccomp,profile=builtin" when the kernel filters syscalls. */
+  securityOptions: string[];
 }
 
 function cgroupLayout(hierarchies: Hierarchy[]): string {
@@ -56,5 +59,6 @@ export function systemInfo(paths: BoxPaths): SystemInfo {
     cgroupHierarchies: hierarchies,
     kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
     architecture: process.arch,
+    securityOptions: seccompSupported() ? ["name=seccomp,profile=builtin"] : [],
   };
 }

@@ -86,6 +86,8 @@ export type ShimOp =
   | { op: "user"; uid: number; gid: number }
   | { op: "groups"; gids: number[] }
   | { op: "nnp" }
+  /** The seccomp filter as struct sock_filter[] bytes; ffi/shim/seccomp.c decides when it goes in. */
+  | { op: "seccomp"; program: Uint8Array }
   | { op: "arg"; value: string }
   | { op: "env"; value: string }
   | { op: "exec"; file: string };
@@ -125,6 +127,8 @@ function fields(op: ShimOp): (string | number | bigint)[] {
       return [op.uid, op.gid];
     case "groups":
       return [op.gids.join(",")];
+    case "seccomp":
+      return [op.program.toHex()];
     case "arg":
     case "env":
       return [op.value];

@@ -39,6 +39,11 @@ const command: Command = {
       ...info.cgroupHierarchies.map((h) => ` ${h.mountpoint}: ${h.controllers}`),
       `Kernel Version: ${info.kernel}`,
       `Architecture: ${info.architecture}`,
+      ...(info.securityOptions.length > 0 ? ["Security Options:"] : []),
+      ...info.securityOptions.flatMap((o) => {
+        const [name, ...rest] = o.split(",");
+        return [` ${name?.replace(/^name=/, "")}`, ...rest.map((kv) => `  ${kv.replace(/^profile=/, "Profile: ")}`)];
+      }),
     ];
     out(`${lines.join("\n")}\n`);
     return 0;

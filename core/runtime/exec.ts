@@ -8,11 +8,12 @@ import { encodePlan, type ShimOp, type ShimPlan } from "../../ffi/shim-protocol.
 import { BoxError } from "../errors.ts";
 import type { BoxPaths } from "../paths.ts";
 import type { ContainerRecord } from "../state/containers.ts";
-import { currentBoundingSet, processCaps, resolveCapabilities } from "./caps.ts";
+import { capNames, currentBoundingSet, processCaps, resolveCapabilities } from "./caps.ts";
 import { createContainerCgroups } from "./cgroups.ts";
 import { isMapped, rootlessMaps } from "./idmap.ts";
 import { isRunning } from "./lifecycle.ts";
-import { DEFAULT_PATH, mergeEnv, parseEnvFlag, readEnvFile } from "./options.ts";
+import { DEFAULT_PATH, mergeEnv, parseEnvFlag, parseSecurityOpts, readEnvFile } from "./options.ts";
+import { seccompFilter } from "./seccomp/index.ts";
 import { startShim, type ShimHandle } from "./shim.ts";
 import { resolveUser } from "./user.ts";
 
@@ -77,10 +78,14 @@ export async function execInContainer(
     const ops: ShimOp[] = [];
     if (opts.tty) ops.push({ op: "pty" });
     ops.push({ op: "chdir", path: opts.workdir ?? o.workdir ?? (image.workingDir || "/") });
-    ops.push({ op: "caps", ...processCaps(caps, user.uid, currentBoundingSet()) });
+    const processCapsSet = processCaps(caps, user.uid, currentBoundingSet());
+    ops.push({ op: "caps", ...processCapsSet });
     if (userns?.kind !== "single") ops.push({ op: "groups", gids: user.groups });
     ops.push({ op: "user", uid: user.uid, gid: user.gid });
     for (const so of o.securityOpt) if (so.startsWith("no-new-privileges") && !so.endsWith("=false")) ops.push({ op: "nnp" });
+    // The container's filter holds for every process in it, as runc applies it to an exec.
+    const filter = o.privileged ? undefined : seccompFilter(parseSecurityOpts(o.securityOpt).seccomp, capNames(processCapsSet.bounding));
+    if (filter) ops.push({ op: "seccomp", program: filter });
     for (const a of opts.command) ops.push({ op: "arg", value: a });
     for (const e of env) ops.push({ op: "env", value: e });
     ops.push({ op: "exec", file: opts.command[0] as string });

@@ -9,6 +9,7 @@ import type { BoxPaths } from "../paths.ts";
 import type { Resources } from "../schema/container.ts";
 import type { UserMount } from "./mounts.ts";
 import type { RestartPolicy } from "./restart-policy.ts";
+import { parseSeccompOption, type SeccompChoice } from "./seccomp/index.ts";
 import type { NetworkMode, ResolvedMount } from "./spec.ts";
 
 /** What the image contributes: its layers (topmost first) and the run configuration. */
@@ -185,15 +186,25 @@ export function resolveMounts(paths: BoxPaths, user: UserMount[], readOnly: bool
   return out;
 }
 
-export function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean } {
+/**
+ * docker's --security-opt values box knows: no-new-privileges[=true|false] and
+ * seccomp=unconfined|PATH (docker also accepts `:` for `=`). A seccomp profile is read and checked
+ * here, so a bad one fails the run before anything starts.
+ */
+export function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean; seccomp: SeccompChoice } {
   let noNewPrivileges = false;
+  let seccomp: SeccompChoice = { kind: "default" };
   for (const o of opts) {
-    const [k, v] = o.split(/[=:]/, 2);
+    const sep = o.search(/[=:]/);
+    const k = sep < 0 ? o : o.slice(0, sep);
+    const v = sep < 0 ? undefined : o.slice(sep + 1);
     if (k === "no-new-privileges") noNewPrivileges = v === undefined || v === "true";
+    else if (k === "seccomp" && v !== undefined) seccomp = parseSeccompOption(v);
     else {
-      throw new BoxError("E_INVALID_INPUT", `--security-opt: unsupported option \`${o}\``, { hint: "supported: no-new-privileges[=true|false]" });
+      throw new BoxError("E_INVALID_INPUT", `--security-opt: unsupported option \`${o}\``, {
+        hint: "supported: no-new-privileges[=true|false], seccomp=unconfined, seccomp=/path/to/profile.json",
+      });
     }
   }
-  return { noNewPrivileges };
+  return { noNewPrivileges, seccomp };
 }
-

@@ -8,7 +8,9 @@ import {
   MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_STRICTATIME, S_IFCHR,
 } from "../../ffi/constants.ts";
 import type { ShimOp, ShimPlan } from "../../ffi/shim-protocol.ts";
+import { capNames } from "./caps.ts";
 import { helperArgs, isMapped, mapText } from "./idmap.ts";
+import { seccompFilter } from "./seccomp/index.ts";
 import type { ContainerSpec, ResolvedMount } from "./spec.ts";
 
 /** What docker and podman hide from /proc and /sys (moby's oci/defaults.go). */
@@ -163,6 +165,10 @@ export function buildPlan(spec: ContainerSpec): ShimPlan {
     { op: "user", uid: p.uid, gid: p.gid },
   );
   if (p.noNewPrivileges) ops.push({ op: "nnp" });
+  // Compiled for the capabilities the container keeps: docker's profile opens mount, unshare,
+  // ptrace... to a container granted the capability that governs them.
+  const filter = spec.privileged ? undefined : seccompFilter(p.seccomp ?? { kind: "default" }, capNames(p.caps.bounding));
+  if (filter) ops.push({ op: "seccomp", program: filter });
   for (const a of p.args) ops.push({ op: "arg", value: a });
   for (const e of p.env) ops.push({ op: "env", value: e });
   ops.push({ op: "exec", file: p.args[0] as string });

@@ -5,6 +5,7 @@
  */
 import type { ProcessCaps } from "./caps.ts";
 import type { UserNamespaceMaps } from "./idmap.ts";
+import type { SeccompChoice } from "./seccomp/index.ts";
 
 export type NetworkMode = "none" | "host";
 
@@ -55,6 +56,9 @@ export interface ContainerSpec {
     groups: number[];
     caps: ProcessCaps;
     noNewPrivileges: boolean;
+    /** The syscall filter, docker's default when absent; --privileged runs unconfined whatever
+     * this says, as with docker. */
+    seccomp?: SeccompChoice;
     tty?: { rows: number; cols: number };
     /** Keep stdin attached (-i); otherwise the container reads /dev/null. */
     interactive: boolean;

@@ -1,5 +1,6 @@
 /* The child: failure reporting and the interpreter of the plan's operations. */
 #include "shim.h"
+#include "seccomp.h"
 
 /* ---- failure reporting from the child ------------------------------------------------ */
 
@@ -165,6 +166,8 @@ __attribute__((noreturn)) void child_main(void) {
       }
     } else if (!strcmp(op, "nnp")) {
       CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "set no_new_privs");
+    } else if (!strcmp(op, "seccomp")) {
+      seccomp_load(field());
     } else if (!strcmp(op, "arg")) {
       if (argc_n < MAX_ARGS) argv_buf[argc_n++] = (char *)field();
     } else if (!strcmp(op, "env")) {
@@ -181,6 +184,7 @@ __attribute__((noreturn)) void child_main(void) {
 
   /* Identity and privileges, in the only order that works: the bounding set needs
    * CAP_SETPCAP, so it shrinks first; KEEPCAPS lets setuid keep what capset trims next. */
+  seccomp_before_privileges();
   if (have_caps) {
     drop_bounding();
     CHECK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "keep capabilities across setuid");
@@ -196,6 +200,7 @@ __attribute__((noreturn)) void child_main(void) {
   /* CVE-2024-21626: no fd box did not mean to pass may reach the container. Mark them all
    * close-on-exec; the failure pipe is among them, so a successful exec reads as EOF. */
   syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+  seccomp_before_exec();
   if (use_init) run_as_init(exec_file);
   reset_signals();
   do_exec(exec_file);

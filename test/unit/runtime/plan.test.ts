@@ -29,6 +29,7 @@ function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
       groups: [0],
       caps: { bounding: 1n, effective: 1n, permitted: 1n, inheritable: 0n, ambient: 0n },
       noNewPrivileges: false,
+      seccomp: { kind: "default" },
       interactive: false,
       init: false,
     },
@@ -61,6 +62,16 @@ describe("container plan", () => {
     expect(pivot).toBeLessThan(mask);
     expect(list.at(-1)).toEqual({ op: "exec", file: "/bin/sh" });
     expect(list.filter((o) => o.op === "arg").map((o) => (o as { value: string }).value)).toEqual(["/bin/sh", "-c", "echo"]);
+  });
+
+  test("the default seccomp filter is in the plan; --privileged and seccomp=unconfined run without one", () => {
+    const filter = ops(spec()).find((o) => o.op === "seccomp");
+    expect(filter?.op === "seccomp" && filter.program.length % 8).toBe(0);
+    expect(filter?.op === "seccomp" && filter.program.length).toBeGreaterThan(64);
+    expect(ops(spec({ privileged: true })).some((o) => o.op === "seccomp")).toBe(false);
+    const unconfined = spec();
+    unconfined.process.seccomp = { kind: "unconfined" };
+    expect(ops(unconfined).some((o) => o.op === "seccomp")).toBe(false);
   });
 
   test("every masked path is masked unless privileged; /sys is read-only unless privileged", () => {

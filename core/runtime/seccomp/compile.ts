@@ -1,0 +1,265 @@
+/**
+ * A seccomp profile compiled to a classic BPF program for x86_64, the program the shim hands to
+ * the kernel. The dispatch on the syscall number is a binary search over ranges of numbers that
+ * share one outcome (most allowed syscalls sit in long runs), so a filter of docker's profile
+ * decides any syscall after about eight comparisons; syscalls with argument conditions jump to a
+ * small handler of their own.
+ */
+import { BoxError } from "../../errors.ts";
+import type { Action, ArgCondition, Profile, Rule, RuleFilter } from "./profile.ts";
+import { X86_64_SYSCALLS } from "./syscalls-x86_64.ts";
+
+/** What a rule's includes/excludes are matched against. */
+export interface FilterContext {
+  /** The container's capabilities, with or without the CAP_ prefix. */
+  caps: Iterable<string>;
+  /** The running kernel's release, e.g. "6.1.0-18-amd64". */
+  kernel: string;
+}
+
+// Classic BPF opcodes (linux/filter.h) and seccomp's data layout (linux/seccomp.h).
+const LD_W_ABS = 0x20;
+const ALU_AND_K = 0x54;
+const JMP_JA = 0x05;
+const JMP_JEQ_K = 0x15;
+const JMP_JGT_K = 0x25;
+const JMP_JGE_K = 0x35;
+const RET_K = 0x06;
+const OFF_NR = 0;
+const OFF_ARCH = 4;
+const OFF_ARGS = 16;
+const AUDIT_ARCH_X86_64 = 0xc000003e;
+/** Syscalls of the x32 ABI arrive with the x86_64 audit arch and this bit in the number. */
+const X32_SYSCALL_BIT = 0x40000000;
+/** The kernel's limit on a filter's length (BPF_MAXINSNS). */
+const MAX_INSNS = 4096;
+const ENOSYS = 38;
+
+export interface Insn {
+  code: number;
+  jt: number;
+  jf: number;
+  k: number;
+}
+
+export function actionValue(a: Action): number {
+  switch (a.kind) {
+    case "allow": return 0x7fff0000;
+    case "errno": return (0x00050000 | (a.errno & 0xffff)) >>> 0;
+    case "kill-thread": return 0;
+    case "kill-process": return 0x80000000;
+    case "trap": return 0x00030000;
+    case "trace": return (0x7ff00000 | (a.data & 0xffff)) >>> 0;
+    case "log": return 0x7ffc0000;
+  }
+}
+
+function kernelAtLeast(kernel: string, min: string): boolean {
+  const have = (/^[\d.]+/.exec(kernel)?.[0] ?? "0").split(".").map(Number);
+  const want = min.split(".").map(Number);
+  for (let i = 0; i < Math.max(have.length, want.length); i++) {
+    const h = have[i] ?? 0;
+    const w = want[i] ?? 0;
+    if (h !== w) return h > w;
+  }
+  return true;
+}
+
+const capName = (c: string) => c.toUpperCase().replace(/^CAP_/, "");
+/** docker writes Go's architecture names in rules; OCI tools write libseccomp's. */
+const NATIVE_ARCHES = new Set(["amd64", "x86_64", "SCMP_ARCH_X86_64"]);
+
+/** moby's rule: every included cap must be held, and an excluded cap held drops the rule. */
+function applies(rule: Rule, caps: Set<string>, kernel: string): boolean {
+  const inc: RuleFilter = rule.includes ?? {};
+  const exc: RuleFilter = rule.excludes ?? {};
+  if (inc.caps && !inc.caps.every((c) => caps.has(capName(c)))) return false;
+  if (inc.arches && inc.arches.length > 0 && !inc.arches.some((a) => NATIVE_ARCHES.has(a))) return false;
+  if (inc.minKernel && !kernelAtLeast(kernel, inc.minKernel)) return false;
+  if (exc.caps && exc.caps.some((c) => caps.has(capName(c)))) return false;
+  if (exc.arches && exc.arches.some((a) => NATIVE_ARCHES.has(a))) return false;
+  if (exc.minKernel && kernelAtLeast(kernel, exc.minKernel)) return false;
+  return true;
+}
+
+/** Conditions of one rule as alternatives of conjunctions. libseccomp refuses two conditions on
+ * one argument, so runc reads them as alternatives; box does the same. */
+function clauses(args: ArgCondition[]): ArgCondition[][] {
+  if (args.length > 1 && args.every((a) => a.index === (args[0] as ArgCondition).index)) return args.map((a) => [a]);
+  return [args];
+}
+
+interface SyscallRules {
+  conditional: { clauses: ArgCondition[][]; action: number }[];
+  unconditional?: number;
+}
+
+/** Instructions of one handler; jumps are local except ja's to a label, patched after layout. */
+type Code = (Insn & { label?: number })[];
+
+const insn = (code: number, k: number, jt = 0, jf = 0): Insn => ({ code, jt, jf, k: k >>> 0 });
+
+/**
+ * One 64-bit comparison as 32-bit halves (the argument's low word first in memory). `pass` and
+ * `fail` are symbolic: the end of this condition and the end of the clause.
+ */
+type Jump = number | "pass" | "fail";
+type SymInsn = { code: number; k: number; jt: Jump; jf: Jump };
+
+function condition(c: ArgCondition): SymInsn[] {
+  const lo = OFF_ARGS + 8 * c.index;
+  const hi = lo + 4;
+  const half = (x: bigint) => [Number(x >> 32n) >>> 0, Number(x & 0xffffffffn) >>> 0] as const;
+  const [vHi, vLo] = half(c.value);
+  const ld = (off: number): SymInsn => ({ code: LD_W_ABS, k: off, jt: 0, jf: 0 });
+  const j = (code: number, k: number, jt: Jump, jf: Jump): SymInsn => ({ code, k, jt, jf });
+  switch (c.op) {
+    case "eq":
+      return [ld(hi), j(JMP_JEQ_K, vHi, 0, "fail"), ld(lo), j(JMP_JEQ_K, vLo, 0, "fail")];
+    case "ne":
+      return [ld(hi), j(JMP_JEQ_K, vHi, 0, "pass"), ld(lo), j(JMP_JEQ_K, vLo, "fail", 0)];
+    case "masked-eq": {
+      const [mHi, mLo] = half(c.value);
+      const [wHi, wLo] = half(c.valueTwo);
+      return [
+        ld(hi), { code: ALU_AND_K, k: mHi, jt: 0, jf: 0 }, j(JMP_JEQ_K, wHi, 0, "fail"),
+        ld(lo), { code: ALU_AND_K, k: mLo, jt: 0, jf: 0 }, j(JMP_JEQ_K, wLo, 0, "fail"),
+      ];
+    }
+    case "gt":
+    case "ge":
+      return [ld(hi), j(JMP_JGT_K, vHi, "pass", 0), j(JMP_JEQ_K, vHi, 0, "fail"), ld(lo), j(c.op === "gt" ? JMP_JGT_K : JMP_JGE_K, vLo, 0, "fail")];
+    case "lt":
+    case "le":
+      return [ld(hi), j(JMP_JGT_K, vHi, "fail", 0), j(JMP_JEQ_K, vHi, 0, "pass"), ld(lo), j(c.op === "le" ? JMP_JGT_K : JMP_JGE_K, vLo, "fail", 0)];
+  }
+}
+
+function resolveJump(j: Jump, at: number, passAt: number, failAt: number): number {
+  const target = j === "pass" ? passAt : j === "fail" ? failAt : at + 1 + j;
+  const off = target - at - 1;
+  if (off < 0 || off > 255) throw new BoxError("E_INVALID_INPUT", "seccomp profile: a syscall's argument conditions are too long to compile");
+  return off;
+}
+
+/** A syscall's rules in order: the first clause that holds decides, else the fallback. */
+function handler(rules: SyscallRules, fallback: number): Code {
+  const out: Code = [];
+  for (const r of rules.conditional) {
+    for (const clause of r.clauses) {
+      const sym: { s: SymInsn; passAt: number }[] = [];
+      for (const c of clause) {
+        const code = condition(c);
+        const end = sym.length + code.length;
+        for (const s of code) sym.push({ s, passAt: end });
+      }
+      // The clause's return follows its conditions; failing jumps past it.
+      const failAt = sym.length + 1;
+      sym.forEach(({ s, passAt }, i) => out.push(insn(s.code, s.k, resolveJump(s.jt, i, passAt, failAt), resolveJump(s.jf, i, passAt, failAt))));
+      out.push(insn(RET_K, r.action));
+    }
+  }
+  out.push(insn(RET_K, rules.unconditional ?? fallback));
+  return out;
+}
+
+interface Range {
+  start: number;
+  /** A return value, or the syscall number whose handler decides. */
+  outcome: { ret: number } | { handler: number };
+}
+
+/** Binary search over ranges that cover every number; a leaf needs no comparison of its own. */
+function dispatch(ranges: Range[], lo: number, hi: number): Code {
+  if (lo === hi) {
+    const o = (ranges[lo] as Range).outcome;
+    return "ret" in o ? [insn(RET_K, o.ret)] : [{ ...insn(JMP_JA, 0), label: o.handler }];
+  }
+  const mid = (lo + hi + 1) >> 1;
+  const boundary = (ranges[mid] as Range).start;
+  const left = dispatch(ranges, lo, mid - 1);
+  const right = dispatch(ranges, mid, hi);
+  if (left.length <= 255) return [insn(JMP_JGE_K, boundary, left.length, 0), ...left, ...right];
+  // Conditional jumps reach 255 instructions; a ja reaches any.
+  return [insn(JMP_JGE_K, boundary, 0, 1), insn(JMP_JA, left.length), ...left, ...right];
+}
+
+/** Compile `profile` for a container holding `ctx.caps` on kernel `ctx.kernel`. */
+export function compileProfile(profile: Profile, ctx: FilterContext): Insn[] {
+  const caps = new Set([...ctx.caps].map(capName));
+  const defaultRet = actionValue(profile.defaultAction);
+  const bySyscall = new Map<number, SyscallRules>();
+  for (const rule of profile.rules) {
+    if (!applies(rule, caps, ctx.kernel)) continue;
+    const action = actionValue(rule.action);
+    for (const name of rule.names) {
+      const nr = X86_64_SYSCALLS.get(name);
+      if (nr === undefined) continue; // another architecture's syscall
+      let s = bySyscall.get(nr);
+      if (!s) bySyscall.set(nr, (s = { conditional: [] }));
+      if (rule.args.length === 0) s.unconditional ??= action;
+      else s.conditional.push({ clauses: clauses(rule.args), action });
+    }
+  }
+
+  // Syscalls newer than any the profile names get ENOSYS, so a libc falls back to an older call
+  // (glibc's fchmodat2 -> fchmodat) instead of failing on EPERM: runc's rule, for the same reason.
+  const newest = Math.max(-1, ...bySyscall.keys());
+  const unknownRet = profile.defaultAction.kind === "errno" ? actionValue({ kind: "errno", errno: ENOSYS }) : defaultRet;
+
+  const handlers = new Map<number, Code>();
+  const outcomeOf = (nr: number): Range["outcome"] => {
+    if (nr > newest) return { ret: unknownRet };
+    const s = bySyscall.get(nr);
+    if (!s) return { ret: defaultRet };
+    const plain = s.unconditional ?? defaultRet;
+    if (s.conditional.every((c) => c.action === plain)) return { ret: plain };
+    if (!handlers.has(nr)) handlers.set(nr, handler(s, defaultRet));
+    return { handler: nr };
+  };
+  const same = (a: Range["outcome"], b: Range["outcome"]) => ("ret" in a && "ret" in b ? a.ret === b.ret : false);
+  const ranges: Range[] = [];
+  for (let nr = 0; nr <= newest + 1; nr++) {
+    const outcome = outcomeOf(nr);
+    const last = ranges[ranges.length - 1];
+    if (last && same(last.outcome, outcome)) continue;
+    ranges.push({ start: nr, outcome });
+  }
+  // The x32 ABI is not allowed anything: its numbers fall to the default action.
+  ranges.push({ start: X32_SYSCALL_BIT, outcome: { ret: defaultRet } });
+
+  const prologue: Code = [
+    insn(LD_W_ABS, OFF_ARCH),
+    // i386 (int 0x80) and every other ABI: box filters x86_64 only, and an unfiltered ABI would be
+    // a way around the filter, so such a process is killed (libseccomp's bad-arch default).
+    insn(JMP_JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
+    insn(RET_K, actionValue({ kind: "kill-process" })),
+    insn(LD_W_ABS, OFF_NR),
+  ];
+  const program: Code = [...prologue, ...dispatch(ranges, 0, ranges.length - 1)];
+  const handlerAt = new Map<number, number>();
+  for (const [nr, code] of handlers) {
+    handlerAt.set(nr, program.length);
+    program.push(...code);
+  }
+  program.forEach((ins, i) => {
+    if (ins.label !== undefined) ins.k = (handlerAt.get(ins.label) as number) - i - 1;
+  });
+  if (program.length > MAX_INSNS) {
+    throw new BoxError("E_INVALID_INPUT", `seccomp profile compiles to ${program.length} instructions, more than the kernel's ${MAX_INSNS}`);
+  }
+  return program.map(({ code, jt, jf, k }) => ({ code, jt, jf, k }));
+}
+
+/** struct sock_filter[] as the kernel reads it: u16 code, u8 jt, u8 jf, u32 k, little-endian. */
+export function encodeProgram(program: Insn[]): Uint8Array {
+  const out = new Uint8Array(program.length * 8);
+  const view = new DataView(out.buffer);
+  program.forEach((p, i) => {
+    view.setUint16(i * 8, p.code, true);
+    view.setUint8(i * 8 + 2, p.jt);
+    view.setUint8(i * 8 + 3, p.jf);
+    view.setUint32(i * 8 + 4, p.k, true);
+  });
+  return out;
+}

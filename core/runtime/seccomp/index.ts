@@ -1,0 +1,53 @@
+/**
+ * Which seccomp filter a container gets: docker's default, none (`seccomp=unconfined`,
+ * `--privileged`), or a profile the user names (`seccomp=PATH`, or the JSON itself as docker's
+ * API passes it), compiled for the capabilities the container ends up holding.
+ */
+import { readFileSync } from "node:fs";
+import { BoxError } from "../../errors.ts";
+import { compileProfile, encodeProgram } from "./compile.ts";
+import { DEFAULT_PROFILE } from "./default.ts";
+import { parseProfile, type Profile } from "./profile.ts";
+
+export type SeccompChoice =
+  | { kind: "default" }
+  | { kind: "unconfined" }
+  | { kind: "custom"; profile: Profile; source: string };
+
+/** The value of `--security-opt seccomp=VALUE`. */
+export function parseSeccompOption(value: string): SeccompChoice {
+  if (value === "unconfined") return { kind: "unconfined" };
+  if (value === "" ) {
+    throw new BoxError("E_INVALID_INPUT", "--security-opt seccomp: needs a value", { hint: "use seccomp=unconfined or seccomp=/path/to/profile.json" });
+  }
+  if (value.trimStart().startsWith("{")) return { kind: "custom", profile: parseProfile(value, "(inline JSON)"), source: "(inline JSON)" };
+  let text: string;
+  try {
+    text = readFileSync(value, "utf8");
+  } catch (e) {
+    throw new BoxError("E_INVALID_INPUT", `--security-opt seccomp: cannot read \`${value}\`: ${(e as NodeJS.ErrnoException).code ?? e}`, {
+      hint: "give the path of a JSON seccomp profile, or seccomp=unconfined",
+    });
+  }
+  return { kind: "custom", profile: parseProfile(text, `\`${value}\``), source: value };
+}
+
+/** The name `box info` and errors use for a choice, as docker says "builtin". */
+export function seccompProfileName(choice: SeccompChoice): string {
+  return choice.kind === "default" ? "builtin" : choice.kind === "unconfined" ? "unconfined" : choice.source;
+}
+
+let kernelRelease: string | undefined;
+
+/** The filter as struct sock_filter bytes, or undefined when the container runs unconfined. */
+export function seccompFilter(choice: SeccompChoice, caps: Iterable<string>): Uint8Array | undefined {
+  if (choice.kind === "unconfined") return undefined;
+  kernelRelease ??= readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
+  const profile = choice.kind === "default" ? DEFAULT_PROFILE : choice.profile;
+  return encodeProgram(compileProfile(profile, { caps, kernel: kernelRelease }));
+}
+
+/** Whether this kernel filters syscalls at all (CONFIG_SECCOMP_FILTER). */
+export function seccompSupported(status = readFileSync("/proc/self/status", "utf8")): boolean {
+  return /^Seccomp:/m.test(status);
+}
