@@ -60,10 +60,14 @@ export function lookupPath(lowers: string[], rel: string): { path: string; stat:
   return undefined;
 }
 
-/** Unpack every layer of a stage, bottom first, into `dest` (flat mode: whiteouts delete). */
+/**
+ * Unpack every layer of a stage, bottom first, into `dest` (flat mode: whiteouts delete).
+ * Rootless, files stay the user's: box reads this tree itself (COPY --from gives its own owners),
+ * and a file given to another id could be private to it.
+ */
 export async function flattenLayers(layout: StoreLayout, layers: LayerRef[], dest: string, rootless: boolean): Promise<void> {
   for (const l of layers) {
-    await applyLayer(Bun.file(blobPath(layout, l.digest)).stream(), dest, { mode: "flat", rootless, digest: l.digest });
+    await applyLayer(Bun.file(blobPath(layout, l.digest)).stream(), dest, { mode: "flat", rootless, digest: l.digest, owners: "keep" });
   }
 }
 

@@ -153,7 +153,7 @@ describe.skipIf(unavailable)(`rootless layer owners${why}`, () => {
     expect(await run(userEnv, image, `${STAT} ${victim}; cat ${victim}`)).toEqual({ code: 0, stdout: `${victim} 1000:1000 644\ninside too\n`, stderr: "" });
   });
 
-  test("build: COPY --chown and ADD of a local tar keep their owners rootless, as with root", async () => {
+  test("build: COPY --chown and ADD of a local tar keep their owners rootless, as with root; COPY --from reads files private to another id", async () => {
     const ctx = join(scratch, "ctx");
     mkdirSync(ctx);
     writeFileSync(join(ctx, "f"), "copied\n");
@@ -164,14 +164,18 @@ describe.skipIf(unavailable)(`rootless layer owners${why}`, () => {
       { name: "sub/c", type: "file", body: "c\n", uid: 0, gid: 0 },
     ]));
     writeFileSync(join(ctx, "Dockerfile"), [
+      "FROM base AS src",
+      "ADD arch.tar /x/",
       "FROM base",
       "COPY --chown=1000:1000 f /f",
       "ADD --chown=1000:1000 arch.tar /x/",
-      `RUN ${STAT} /f /x/a /x/b /x/sub /x/sub/c`,
+      // /x/b is 2000's and 0600 in the stage; COPY gives 0:0 unless --chown says otherwise.
+      "COPY --from=src /x/b /b",
+      `RUN ${STAT} /f /x/a /x/b /x/sub /x/sub/c /b`,
     ].join("\n"));
     chownSync(ctx, testUser!.uid, testUser!.gid);
     for (const name of readdirSync(ctx)) chownSync(join(ctx, name), testUser!.uid, testUser!.gid);
-    const script = `${STAT} /f /x/a /x/b /x/sub /x/sub/c`;
+    const script = `${STAT} /f /x/a /x/b /x/sub /x/sub/c /b`;
     const outputs: string[] = [];
     for (const env of [rootEnv, userEnv]) {
       const built = await box(env, ["build", "-q", "-t", "owned", ctx], { timeoutMs: 60000 });
@@ -183,6 +187,7 @@ describe.skipIf(unavailable)(`rootless layer owners${why}`, () => {
     }
     expect(outputs[0]).toStartWith("/f 1000:1000 644\n");
     expect(outputs[0]).toContain("/x/b 2000:2001 600\n");
+    expect(outputs[0]).toEndWith("/b 0:0 600\n");
     expect(outputs[1]).toBe(outputs[0] as string);
   });
 });
