@@ -1,7 +1,8 @@
 /**
  * Container start-up: `box run --rm base true` against the floor (unshare of the same
  * namespaces), crun on the same busybox rootfs, and podman with the same image, in one run.
- *   bun bench/run.ts [runs]      (root; needs crun and podman: scripts/setup.sh installs them)
+ *   bun bench/run.ts [runs]      (root; needs crun and podman: scripts/setup.sh installs them;
+ *                                 BOX_BIN picks another box binary than dist/box)
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,7 +10,7 @@ import { join } from "node:path";
 import { compare, report, type Contender } from "./lib.ts";
 
 const repo = join(import.meta.dir, "..");
-const box = join(repo, "dist/box");
+const box = process.env.BOX_BIN ?? join(repo, "dist/box");
 const runs = Number(process.argv[2] ?? 30);
 const work = mkdtempSync(join(tmpdir(), "box-bench-run-"));
 const root = join(work, "storage");
@@ -34,6 +35,8 @@ Bun.spawnSync([box, "--root", root, "--runroot", runroot, "pull", "-q", "base"])
 const contenders: Contender[] = [
   { name: "floor: unshare -fpmuin true", cmd: ["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "true"] },
   { name: "box run --rm base true", cmd: [box, "--root", root, "--runroot", runroot, "run", "--rm", "--network", "none", "base", "/bin/true"] },
+  // The default seccomp filter is compiled and installed on every run; without it, its cost shows.
+  { name: "box run --rm seccomp=unconfined", cmd: [box, "--root", root, "--runroot", runroot, "run", "--rm", "--security-opt", "seccomp=unconfined", "--network", "none", "base", "/bin/true"] },
   // crun refuses this host's hybrid cgroup layout, so it is measured without cgroups; box is
   // measured both ways so the like-for-like ratio is visible.
   { name: "box run --rm --cgroups=disabled", cmd: [box, "--root", root, "--runroot", runroot, "run", "--rm", "--cgroups=disabled", "--network", "none", "base", "/bin/true"] },

@@ -204,27 +204,30 @@ export function compileProfile(profile: Profile, ctx: FilterContext): Insn[] {
 
   // Syscalls newer than any the profile names get ENOSYS, so a libc falls back to an older call
   // (glibc's fchmodat2 -> fchmodat) instead of failing on EPERM: runc's rule, for the same reason.
-  const newest = Math.max(-1, ...bySyscall.keys());
-  const unknownRet = profile.defaultAction.kind === "errno" ? actionValue({ kind: "errno", errno: ENOSYS }) : defaultRet;
+  let newest = -1;
+  for (const n of bySyscall.keys()) if (n > newest) newest = n;
+  const unknownRet = newest >= 0 && profile.defaultAction.kind === "errno" ? actionValue({ kind: "errno", errno: ENOSYS }) : defaultRet;
 
+  // Each number's verdict: a return value, or -1 where a handler decides.
+  const verdict: number[] = new Array<number>(newest + 1).fill(defaultRet);
   const handlers = new Map<number, Code>();
-  const outcomeOf = (nr: number): Range["outcome"] => {
-    if (nr > newest) return { ret: unknownRet };
-    const s = bySyscall.get(nr);
-    if (!s) return { ret: defaultRet };
+  for (const [n, s] of bySyscall) {
     const plain = s.unconditional ?? defaultRet;
-    if (s.conditional.every((c) => c.action === plain)) return { ret: plain };
-    if (!handlers.has(nr)) handlers.set(nr, handler(s, defaultRet));
-    return { handler: nr };
-  };
-  const same = (a: Range["outcome"], b: Range["outcome"]) => ("ret" in a && "ret" in b ? a.ret === b.ret : false);
-  const ranges: Range[] = [];
-  for (let nr = 0; nr <= newest + 1; nr++) {
-    const outcome = outcomeOf(nr);
-    const last = ranges[ranges.length - 1];
-    if (last && same(last.outcome, outcome)) continue;
-    ranges.push({ start: nr, outcome });
+    if (s.conditional.every((c) => c.action === plain)) verdict[n] = plain;
+    else {
+      verdict[n] = -1;
+      handlers.set(n, handler(s, defaultRet));
+    }
   }
+  const ranges: Range[] = [];
+  let last = -2;
+  for (let n = 0; n <= newest; n++) {
+    const v = verdict[n] as number;
+    if (v !== -1 && v === last) continue;
+    ranges.push({ start: n, outcome: v === -1 ? { handler: n } : { ret: v } });
+    last = v;
+  }
+  ranges.push({ start: newest + 1, outcome: { ret: unknownRet } });
   // The x32 ABI is not allowed anything: its numbers fall to the default action.
   ranges.push({ start: X32_SYSCALL_BIT, outcome: { ret: defaultRet } });
 
