@@ -90,8 +90,8 @@ export interface LayerSummary {
   /** Rootless: files given their owner (or file capability) from a user namespace afterwards. */
   ownersRestored: number;
   /**
-   * Rootless without subordinate ids: files whose archived owner is not root and which belong to
-   * the unpacking user instead (root in the container).
+   * Rootless: files whose archived owner is not root but outside the user's map (no subordinate
+   * ids, or beyond the range), which belong to the unpacking user instead (root in the container).
    */
   ownersLost: number;
   /** With `owners: "defer"`: the refused owners, paths relative to the layer root. */
@@ -457,9 +457,11 @@ export async function applyLayer(
     if (rootless && unpacker.pendingOwners.size > 0) {
       const pending = [...unpacker.pendingOwners.values()];
       if (options.owners === "defer") return { ...unpacker.summary, deferredOwners: pending };
-      const outcome = options.owners === "keep" ? "single-id" : await restoreOwners(root.path, pending, label);
-      if (outcome === "applied") unpacker.summary.ownersRestored = pending.length;
-      else unpacker.summary.ownersLost = pending.filter((e) => e.uid !== 0 || e.gid !== 0).length;
+      const outcome = options.owners === "keep"
+        ? { restored: 0, lost: pending.filter((e) => e.uid !== 0 || e.gid !== 0).length }
+        : await restoreOwners(root.path, pending, label);
+      unpacker.summary.ownersRestored = outcome.restored;
+      unpacker.summary.ownersLost = outcome.lost;
     }
     return unpacker.summary;
   } catch (err) {

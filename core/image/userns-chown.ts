@@ -20,15 +20,20 @@ import { encodePlan, type ShimOp } from "../../ffi/shim-protocol.ts";
 import { getgid, getuid } from "../../ffi/syscalls.ts";
 import { BoxError } from "../errors.ts";
 import type { BoxPaths } from "../paths.ts";
-import { helperArgs, rootlessMaps, type UserNamespaceMaps } from "../runtime/idmap.ts";
+import { helperArgs, isMapped, rootlessMaps, type UserNamespaceMaps } from "../runtime/idmap.ts";
 import { runShimSync, startShim } from "../runtime/shim.ts";
 import { encodeOwnerList, type OwnerEntry } from "./owner-list.ts";
 
 /**
- * "applied": the owners are set. "single-id": the user has no subordinate ids, so the only id
- * there is to give is their own (the container's root): files keep it, as before.
+ * `restored`: entries given their owner. `lost`: entries whose owner is not root but is outside
+ * the map (no subordinate ids at all, or an id beyond the range), so the files stay the user's,
+ * root in the container: the kernel could not show such an owner in a container anyway, and
+ * that is no reason to refuse the image (podman does refuse it).
  */
-export type OwnersOutcome = "applied" | "single-id";
+export interface OwnersOutcome {
+  restored: number;
+  lost: number;
+}
 
 const RANGE_ADVICE = "add a range for your user to /etc/subuid and /etc/subgid (e.g. `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER`), then remove the image and pull it again";
 const RANGE_HINT = "check that newuidmap/newgidmap are installed setuid and that /etc/subuid and /etc/subgid give you a range";
@@ -76,10 +81,14 @@ function reasonOf(stderr: string, code: number): string {
  * `label` names the layer in errors. Throws BoxError when the helper fails; nothing is undone,
  * so the caller discards `root` (it is a staging directory, never yet in the store).
  */
-export async function restoreOwners(root: string, entries: readonly OwnerEntry[], label: string): Promise<OwnersOutcome> {
+export async function restoreOwners(root: string, all: readonly OwnerEntry[], label: string): Promise<OwnersOutcome> {
   const maps = subidMaps();
-  if (maps === undefined) return "single-id";
-  if (entries.length === 0) return "applied";
+  const nonRoot = (e: OwnerEntry) => e.uid !== 0 || e.gid !== 0;
+  if (maps === undefined) return { restored: 0, lost: all.filter(nonRoot).length };
+  const fits = (e: OwnerEntry) => isMapped(maps.uidRanges, e.uid) && isMapped(maps.gidRanges, e.gid);
+  const entries = all.filter(fits);
+  const lost = all.length - entries.length;
+  if (entries.length === 0) return { restored: 0, lost };
   const what = `${label}: set the owners of ${entries.length} ${entries.length === 1 ? "file" : "files"} in a user namespace`;
   const shim = await startShim({ stdin: encodeOwnerList(entries), stdout: "ignore", stderr: "pipe" });
   shim.sendPlan(planFor(maps, [root]));
@@ -91,7 +100,7 @@ export async function restoreOwners(root: string, entries: readonly OwnerEntry[]
     throw new BoxError("E_SYSCALL", `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err, hint: RANGE_HINT });
   }
   if (code !== 0) throw new BoxError("E_SYSCALL", `${what}: ${reasonOf(await stderr, code)}`);
-  return "applied";
+  return { restored: entries.length, lost };
 }
 
 /**
@@ -100,6 +109,7 @@ export async function restoreOwners(root: string, entries: readonly OwnerEntry[]
  * the user's state root, created exclusively; undefined once said.
  */
 export function lostOwnersNotice(paths: BoxPaths, files: number): string | undefined {
+  const range = subidMaps()?.uidRanges.at(-1);
   try {
     mkdirSync(paths.state, { recursive: true, mode: 0o700 });
     writeFileSync(join(paths.state, "rootless-owners-noted"), "", { flag: "wx" });
@@ -107,7 +117,11 @@ export function lostOwnersNotice(paths: BoxPaths, files: number): string | undef
     // Said before (EEXIST), or there is nowhere to remember it: saying it on every pull is worse.
     return undefined;
   }
-  return `${files} ${files === 1 ? "file of this image belongs to a user" : "files of this image belong to users"} other than root, but without a subordinate id range box can only give them to you (root in the container). To keep image owners, ${RANGE_ADVICE}. This is said once.`;
+  const them = `${files} ${files === 1 ? "file of this image belongs to a user" : "files of this image belong to users"} other than root`;
+  if (range !== undefined) {
+    return `${them} with ids beyond your subordinate range (${range.count} ids), so box gave them to you (root in the container). To keep those owners, give your user a larger range in /etc/subuid and /etc/subgid, then remove the image and pull it again. This is said once.`;
+  }
+  return `${them}, but without a subordinate id range box can only give them to you (root in the container). To keep image owners, ${RANGE_ADVICE}. This is said once.`;
 }
 
 /**

@@ -139,6 +139,21 @@ describe.skipIf(unavailable)(`rootless layer owners${why}`, () => {
     expect(readdirSync(join(userEnv.root, "tmp"))).toEqual([]);
   });
 
+  test("an owner beyond the subordinate range stays the user's, said once, not an error", async () => {
+    await pushBuilt(reg.host, "box/far", "latest", await buildImage({
+      base: true,
+      layers: [[
+        { name: "far", type: "file", body: "f\n", uid: 70000, gid: 70000 },
+        { name: "near", type: "file", body: "n\n", uid: 1000, gid: 1000 },
+      ]],
+    }));
+    const image = `${reg.host}/box/far`;
+    const pulled = await box(userEnv, ["pull", "-q", image]);
+    expect(pulled).toMatchObject({ code: 0, stdout: `${image}:latest\n` });
+    expect(pulled.stderr).toMatch(/^box: note: 1 file of this image belongs to a user other than root with ids beyond your subordinate range \(\d+ ids\), so box gave them to you \(root in the container\)\. To keep those owners, give your user a larger range in \/etc\/subuid and \/etc\/subgid, then remove the image and pull it again\. This is said once\.\n$/);
+    expect(await run(userEnv, image, "stat -c '%n %u:%g' /far /near")).toEqual({ code: 0, stdout: "/far 0:0\n/near 1000:1000\n", stderr: "" });
+  });
+
   test("the built-in base runs rootless with its files root's", async () => {
     expect(await run(userEnv, "base", `${STAT} /bin/busybox /etc; id -u`)).toEqual({ code: 0, stdout: "/bin/busybox 0:0 755\n/etc 0:0 755\n0\n", stderr: "" });
   });

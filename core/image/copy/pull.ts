@@ -38,7 +38,7 @@ export interface PullResult {
   digest: string;
   /** False when the store already had this exact image. */
   fresh: boolean;
-  /** Rootless without subordinate ids: files whose non-root owner became the user's. */
+  /** Rootless: files whose non-root owner the user's id map lacks, now the user's. */
   ownersLost?: number;
 }
 

@@ -35,7 +35,7 @@ export type IngestPhase = "waiting" | "downloading" | "extracting";
 export interface IngestOptions {
   rootless: boolean;
   onPhase?: (phase: IngestPhase) => void;
-  /** Rootless without subordinate ids: this many files lost their non-root owner (see layer.ts). */
+  /** Rootless: this many files lost a non-root owner the user's id map lacks (see layer.ts). */
   onOwnersLost?: (files: number) => void;
 }
 
