@@ -20,6 +20,7 @@ import { encodePlan, type ShimOp } from "../../ffi/shim-protocol.ts";
 import { getgid, getuid } from "../../ffi/syscalls.ts";
 import { BoxError } from "../errors.ts";
 import type { BoxPaths } from "../paths.ts";
+import { mark } from "../trace.ts";
 import { helperArgs, isMapped, rootlessMaps, type UserNamespaceMaps } from "../runtime/idmap.ts";
 import { runShimSync, startShim } from "../runtime/shim.ts";
 import { encodeOwnerList, type OwnerEntry } from "./owner-list.ts";
@@ -90,6 +91,7 @@ export async function restoreOwners(root: string, all: readonly OwnerEntry[], la
   const lost = all.length - entries.length;
   if (entries.length === 0) return { restored: 0, lost };
   const what = `${label}: set the owners of ${entries.length} ${entries.length === 1 ? "file" : "files"} in a user namespace`;
+  mark(`${label}: owners: user namespace starts (${entries.length} files)`);
   const shim = await startShim({ stdin: encodeOwnerList(entries), stdout: "ignore", stderr: "pipe" });
   shim.sendPlan(planFor(maps, [root]));
   const stderr = shim.stderr === undefined ? Promise.resolve("") : new Response(shim.stderr).text();
@@ -100,6 +102,7 @@ export async function restoreOwners(root: string, all: readonly OwnerEntry[], la
     throw new BoxError("E_SYSCALL", `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err, hint: RANGE_HINT });
   }
   if (code !== 0) throw new BoxError("E_SYSCALL", `${what}: ${reasonOf(await stderr, code)}`);
+  mark(`${label}: owners: given`);
   return { restored: entries.length, lost };
 }
 
