@@ -11,6 +11,7 @@ import type { ShimOp, ShimPlan } from "../../ffi/shim-protocol.ts";
 import { capNames } from "./caps.ts";
 import { helperArgs, isMapped, mapText } from "./idmap.ts";
 import { seccompFilter } from "./seccomp/index.ts";
+import { mark } from "../trace.ts";
 import type { ContainerSpec, ResolvedMount } from "./spec.ts";
 
 /** What docker and podman hide from /proc and /sys (moby's oci/defaults.go). */
@@ -167,7 +168,9 @@ export function buildPlan(spec: ContainerSpec): ShimPlan {
   if (p.noNewPrivileges) ops.push({ op: "nnp" });
   // Compiled for the capabilities the container keeps: docker's profile opens mount, unshare,
   // ptrace... to a container granted the capability that governs them.
+  mark("plan: compiling the seccomp filter");
   const filter = spec.privileged ? undefined : seccompFilter(p.seccomp ?? { kind: "default" }, capNames(p.caps.bounding));
+  mark("plan: seccomp filter compiled");
   if (filter) ops.push({ op: "seccomp", program: filter });
   for (const a of p.args) ops.push({ op: "arg", value: a });
   for (const e of p.env) ops.push({ op: "env", value: e });

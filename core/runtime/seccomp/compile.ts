@@ -109,7 +109,7 @@ type SymInsn = { code: number; k: number; jt: Jump; jf: Jump };
 function condition(c: ArgCondition): SymInsn[] {
   const lo = OFF_ARGS + 8 * c.index;
   const hi = lo + 4;
-  const half = (x: bigint) => [Number(x >> 32n) >>> 0, Number(x & 0xffffffffn) >>> 0] as const;
+  const half = (x: number) => [Math.floor(x / 0x100000000) >>> 0, x >>> 0] as const;
   const [vHi, vLo] = half(c.value);
   const ld = (off: number): SymInsn => ({ code: LD_W_ABS, k: off, jt: 0, jf: 0 });
   const j = (code: number, k: number, jt: Jump, jf: Jump): SymInsn => ({ code, k, jt, jf });
@@ -169,31 +169,44 @@ interface Range {
   outcome: { ret: number } | { handler: number };
 }
 
+/** The size of dispatch()'s code for ranges[lo..hi], to know a jump's length before emitting. */
+function dispatchSize(lo: number, hi: number): number {
+  if (lo === hi) return 1;
+  const mid = (lo + hi + 1) >> 1;
+  const left = dispatchSize(lo, mid - 1);
+  return (left <= 255 ? 1 : 2) + left + dispatchSize(mid, hi);
+}
+
 /** Binary search over ranges that cover every number; a leaf needs no comparison of its own. */
-function dispatch(ranges: Range[], lo: number, hi: number): Code {
+function dispatch(out: Code, ranges: Range[], lo: number, hi: number): void {
   if (lo === hi) {
     const o = (ranges[lo] as Range).outcome;
-    return "ret" in o ? [insn(RET_K, o.ret)] : [{ ...insn(JMP_JA, 0), label: o.handler }];
+    out.push("ret" in o ? insn(RET_K, o.ret) : { ...insn(JMP_JA, 0), label: o.handler });
+    return;
   }
   const mid = (lo + hi + 1) >> 1;
   const boundary = (ranges[mid] as Range).start;
-  const left = dispatch(ranges, lo, mid - 1);
-  const right = dispatch(ranges, mid, hi);
-  if (left.length <= 255) return [insn(JMP_JGE_K, boundary, left.length, 0), ...left, ...right];
+  const left = dispatchSize(lo, mid - 1);
+  if (left <= 255) out.push(insn(JMP_JGE_K, boundary, left, 0));
   // Conditional jumps reach 255 instructions; a ja reaches any.
-  return [insn(JMP_JGE_K, boundary, 0, 1), insn(JMP_JA, left.length), ...left, ...right];
+  else out.push(insn(JMP_JGE_K, boundary, 0, 1), insn(JMP_JA, left));
+  dispatch(out, ranges, lo, mid - 1);
+  dispatch(out, ranges, mid, hi);
 }
 
 /** Compile `profile` for a container holding `ctx.caps` on kernel `ctx.kernel`. */
 export function compileProfile(profile: Profile, ctx: FilterContext): Insn[] {
-  const caps = new Set([...ctx.caps].map(capName));
+  const caps = new Set<string>();
+  for (const c of ctx.caps) caps.add(capName(c));
   const defaultRet = actionValue(profile.defaultAction);
   const bySyscall = new Map<number, SyscallRules>();
-  for (const rule of profile.rules) {
+  // Indexed loops: this runs once per container start, before the JIT has warmed up to anything.
+  for (let r = 0; r < profile.rules.length; r++) {
+    const rule = profile.rules[r] as Rule;
     if (!applies(rule, caps, ctx.kernel)) continue;
     const action = actionValue(rule.action);
-    for (const name of rule.names) {
-      const nr = X86_64_SYSCALLS.get(name);
+    for (let i = 0; i < rule.names.length; i++) {
+      const nr = X86_64_SYSCALLS.get(rule.names[i] as string);
       if (nr === undefined) continue; // another architecture's syscall
       let s = bySyscall.get(nr);
       if (!s) bySyscall.set(nr, (s = { conditional: [] }));
@@ -213,7 +226,7 @@ export function compileProfile(profile: Profile, ctx: FilterContext): Insn[] {
   const handlers = new Map<number, Code>();
   for (const [n, s] of bySyscall) {
     const plain = s.unconditional ?? defaultRet;
-    if (s.conditional.every((c) => c.action === plain)) verdict[n] = plain;
+    if (s.conditional.length === 0 || s.conditional.every((c) => c.action === plain)) verdict[n] = plain;
     else {
       verdict[n] = -1;
       handlers.set(n, handler(s, defaultRet));
@@ -239,15 +252,17 @@ export function compileProfile(profile: Profile, ctx: FilterContext): Insn[] {
     insn(RET_K, actionValue({ kind: "kill-process" })),
     insn(LD_W_ABS, OFF_NR),
   ];
-  const program: Code = [...prologue, ...dispatch(ranges, 0, ranges.length - 1)];
+  const program: Code = prologue;
+  dispatch(program, ranges, 0, ranges.length - 1);
   const handlerAt = new Map<number, number>();
   for (const [nr, code] of handlers) {
     handlerAt.set(nr, program.length);
-    program.push(...code);
+    for (let i = 0; i < code.length; i++) program.push(code[i] as Insn);
   }
-  program.forEach((ins, i) => {
+  for (let i = 0; i < program.length; i++) {
+    const ins = program[i] as Insn & { label?: number };
     if (ins.label !== undefined) ins.k = (handlerAt.get(ins.label) as number) - i - 1;
-  });
+  }
   if (program.length > MAX_INSNS) {
     throw new BoxError("E_INVALID_INPUT", `seccomp profile compiles to ${program.length} instructions, more than the kernel's ${MAX_INSNS}`);
   }

@@ -52,11 +52,11 @@ utimensat_time64 utimes vfork vmsplice wait4 waitid waitpid write writev
 
 const words = (s: string): string[] => s.trim().split(/\s+/);
 const withCap = (cap: string, names: string): Rule => ({ names: words(names), action: ALLOW, args: [], includes: { caps: [cap] } });
-const eq = (value: bigint) => ({ index: 0, op: "eq" as const, value, valueTwo: 0n });
+const eq = (value: number) => ({ index: 0, op: "eq" as const, value, valueTwo: 0 });
 
 /** CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET: a clone asking for any of them is
  * refused without CAP_SYS_ADMIN (only the namespaces a container already has are for it). */
-const CLONE_NAMESPACE_FLAGS = 0x7e020000n;
+const CLONE_NAMESPACE_FLAGS = 0x7e020000;
 
 export const DEFAULT_PROFILE: Profile = {
   defaultAction: { kind: "errno", errno: 1 },
@@ -65,9 +65,9 @@ export const DEFAULT_PROFILE: Profile = {
     // Before 4.8 ptrace could bypass seccomp itself; later kernels check the filter again after it.
     { names: ["process_vm_readv", "process_vm_writev", "ptrace"], action: ALLOW, args: [], includes: { minKernel: "4.8" } },
     // AF_VSOCK (40) would reach the host's hypervisor sockets.
-    { names: ["socket"], action: ALLOW, args: [{ index: 0, op: "ne", value: 40n, valueTwo: 0n }] },
+    { names: ["socket"], action: ALLOW, args: [{ index: 0, op: "ne", value: 40, valueTwo: 0 }] },
     // personality: only the harmless personas (PER_LINUX, PER_LINUX32, UNAME26 and both, the query).
-    ...[0n, 8n, 0x20000n, 0x20008n, 0xffffffffn].map((p): Rule => ({ names: ["personality"], action: ALLOW, args: [eq(p)] })),
+    ...[0, 8, 0x20000, 0x20008, 0xffffffff].map((p): Rule => ({ names: ["personality"], action: ALLOW, args: [eq(p)] })),
     { names: ["arch_prctl"], action: ALLOW, args: [], includes: { arches: ["amd64", "x32"] } },
     { names: ["modify_ldt"], action: ALLOW, args: [], includes: { arches: ["amd64", "x32", "x86"] } },
     withCap("CAP_DAC_READ_SEARCH", "open_by_handle_at"),
@@ -75,7 +75,7 @@ export const DEFAULT_PROFILE: Profile = {
       mount_setattr move_mount open_tree perf_event_open quotactl quotactl_fd setdomainname sethostname setns
       syslog umount umount2 unshare`),
     {
-      names: ["clone"], action: ALLOW, args: [{ index: 0, op: "masked-eq", value: CLONE_NAMESPACE_FLAGS, valueTwo: 0n }],
+      names: ["clone"], action: ALLOW, args: [{ index: 0, op: "masked-eq", value: CLONE_NAMESPACE_FLAGS, valueTwo: 0 }],
       excludes: { caps: ["CAP_SYS_ADMIN"] },
     },
     // clone3 passes its flags in memory a filter cannot read: ENOSYS makes glibc fall back to clone.

@@ -18,12 +18,15 @@ export type Action =
 
 export type CompareOp = "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "masked-eq";
 
-/** One condition on a syscall argument; `masked-eq` means (arg & value) == valueTwo. */
+/**
+ * One condition on a syscall argument; `masked-eq` means (arg & value) == valueTwo. Values are
+ * plain numbers: JSON carries no more than 2^53 exactly, and the compiler splits them in halves.
+ */
 export interface ArgCondition {
   index: number;
   op: CompareOp;
-  value: bigint;
-  valueTwo: bigint;
+  value: number;
+  valueTwo: number;
 }
 
 /** Which containers a rule applies to: by their capabilities, architecture or kernel. */
@@ -158,7 +161,7 @@ export function parseProfile(text: string, source: string): Profile {
     const rule: Rule = {
       names,
       action: action(s.action, s.errnoRet, 1),
-      args: (s.args ?? []).map((a) => ({ index: a.index, op: OPS[a.op] as CompareOp, value: BigInt(a.value), valueTwo: BigInt(a.valueTwo ?? 0) })),
+      args: (s.args ?? []).map((a) => ({ index: a.index, op: OPS[a.op] as CompareOp, value: a.value, valueTwo: a.valueTwo ?? 0 })),
     };
     const inc = filter(s.includes);
     const exc = filter(s.excludes);
