@@ -361,6 +361,10 @@ class Unpacker {
     if (target === abs) return;
     // link(2) does not follow a symlink target: linking to `evil -> /etc/passwd` links the symlink.
     this.place(rel, abs, () => linkSync(target, abs));
+    // The same inode under a second name: should a later entry replace the first, its owner is
+    // still owed through this one.
+    const owed = this.pendingOwners.get(joinRel(dirRel as string, base as string));
+    if (owed !== undefined) this.pendingOwners.set(rel, { ...owed, path: rel });
     this.summary.hardlinks++;
   }
 

@@ -13,6 +13,7 @@ import { chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { tarBytes } from "../../core/image/tar-writer.ts";
+import { lgetxattr } from "../../ffi/fsnodes.ts";
 import { box, makeEnv, testUser, type BoxEnv } from "../helpers/box.ts";
 import { buildImage, file, pushBuilt } from "../helpers/image-builder.ts";
 import { hasRegistryBinary, startRegistry, type RunningRegistry } from "../helpers/registry.ts";
@@ -26,6 +27,15 @@ const unavailable = !can.root || !can.rootlessUser || !hasRegistryBinary || subu
 const why = unavailable ? " (skipped: needs root, the boxtest user with an /etc/subuid range and /usr/bin/docker-registry; run scripts/setup.sh)" : "";
 
 const STAT = "stat -c '%n %u:%g %a'";
+
+/** security.capability v2 (VFS_CAP_REVISION_2, effective) granting cap_net_raw: what setcap writes. */
+const NET_RAW_CAP = (() => {
+  const b = new Uint8Array(20);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, 0x02000001, true);
+  v.setUint32(4, 1 << 13, true);
+  return b;
+})();
 
 describe.skipIf(unavailable)(`rootless layer owners${why}`, () => {
   let reg: RunningRegistry;
@@ -59,6 +69,8 @@ describe.skipIf(unavailable)(`rootless layer owners${why}`, () => {
           { name: "sgid", type: "file", body: "s\n", mode: 0o2755, uid: 0, gid: 1000 },
           { name: "odd", type: "file", body: "o\n", uid: 4242, gid: 77 },
           { name: "link", type: "symlink", linkname: "srv/data", uid: 1000, gid: 1000 },
+          { name: "ping", type: "file", body: "p\n", mode: 0o755, uid: 1000, gid: 1000, xattrs: { "security.capability": NET_RAW_CAP } },
+          { name: "hard", type: "hardlink", linkname: "srv/data", uid: 1000, gid: 1000 },
         ],
         // A whiteout beside files given to another owner in the same directory (which a layer
         // repeats: the topmost copy of a directory is the one overlayfs shows).
@@ -94,7 +106,7 @@ describe.skipIf(unavailable)(`rootless layer owners${why}`, () => {
 
   test("a pulled image's owners and modes are the image's in a rootless container, as with root", async () => {
     const image = `${reg.host}/box/owners`;
-    const script = `${STAT} /srv /srv/data /srv/new /srv/old /rootfile /suid /sgid /odd; stat -c '%n %u:%g' /link; ls /srv /srv/old`;
+    const script = `${STAT} /srv /srv/data /srv/new /srv/old /rootfile /suid /sgid /odd /ping /hard; stat -c '%n %u:%g' /link; ls /srv /srv/old`;
     const expected = [
       "/srv 1000:1000 750",
       "/srv/data 1000:1000 640",
@@ -104,6 +116,8 @@ describe.skipIf(unavailable)(`rootless layer owners${why}`, () => {
       "/suid 1000:1000 4755",
       "/sgid 0:1000 2755",
       "/odd 4242:77 644",
+      "/ping 1000:1000 755",
+      "/hard 1000:1000 640",
       "/link 1000:1000",
       "/srv:",
       "data",
@@ -128,6 +142,10 @@ describe.skipIf(unavailable)(`rootless layer owners${why}`, () => {
     // left to the user, root inside, in a directory now another id's.
     const gone = readdirSync(layers).map((d) => join(layers, d, "diff/srv/gone")).map((p) => lstatSync(p, { throwIfNoEntry: false })).find((st) => st?.isCharacterDevice());
     expect(gone).toMatchObject({ rdev: 0, uid: testUser!.uid });
+    // The file capability a plain user may not set was set in the namespace, after the chown
+    // (which clears it): the kernel stores it as v3, naming the namespace's root (24 bytes).
+    const ping = readdirSync(layers).map((d) => join(layers, d, "diff/ping")).find((p) => lstatSync(p, { throwIfNoEntry: false }) !== undefined);
+    expect(lgetxattr(ping as string, "security.capability")?.length).toBe(24);
   });
 
   test("rmi removes those layers again, directories owned by other ids included", async () => {
