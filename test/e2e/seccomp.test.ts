@@ -3,7 +3,7 @@
  * default, its capability-tied rules, `seccomp=unconfined`, `--privileged`, and custom profiles.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { box, makeEnv, sh, type BoxEnv } from "../helpers/box.ts";
@@ -107,6 +107,17 @@ for (const kind of ["root", "rootless"] as const) {
       } finally {
         await box(env, ["rm", "-f", id]);
       }
+    });
+
+    test("build's RUN steps run under the default filter too (as buildah's do)", async () => {
+      const ctx = join(scratch, "ctx");
+      mkdirSync(ctx);
+      writeFileSync(join(ctx, "Dockerfile"), "FROM base\nRUN grep Seccomp: /proc/self/status | tr -d '\\t' > /seccomp; unshare -U true 2>/dev/null || echo refused >> /seccomp\n");
+      if (env.user) for (const p of [ctx, join(ctx, "Dockerfile")]) chownSync(p, env.user.uid, env.user.gid);
+      const built = await box(env, ["build", "-q", "-t", "seccomp-probe", ctx]);
+      expect(built.code).toBe(0);
+      const r = await box(env, ["run", "--rm", "seccomp-probe", "cat", "/seccomp"]);
+      expect(r).toEqual({ code: 0, stdout: "Seccomp:2\nrefused\n", stderr: "" });
     });
 
     test("inspect shows the security options; info names the profile", async () => {
