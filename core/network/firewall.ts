@@ -24,6 +24,7 @@ const TABLE_TEXT = `table inet box {
   set masq6 { type ipv6_addr; flags interval; }
   set bridges { type ifname; }
   set internal { type ifname; }
+  set internal_self { type ifname . ifname; }
   chain ports {
     ip6 daddr ::1 return
     meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @dnat4addr
@@ -39,9 +40,28 @@ const TABLE_TEXT = `table inet box {
     ct status dnat ip saddr 127.0.0.0/8 oifname @bridges masquerade
   }
   chain guard { type filter hook prerouting priority raw; policy accept; iifname @bridges ip daddr 127.0.0.0/8 drop; }
-  chain forward { type filter hook forward priority filter; policy accept; iifname @internal drop; oifname @internal drop; }
+  chain forward { type filter hook forward priority filter; policy accept;
+    iifname . oifname @internal_self accept
+    iifname @internal drop
+    oifname @internal drop
+  }
 }
 `;
+
+/**
+ * What tables made by an older box lack, added in place: the ::1 exclusion (proxy.ts) and the
+ * same-bridge exception for --internal networks. With bridge-nf-call-iptables on (the default
+ * once br_netfilter is loaded, as docker and podman load it), traffic between two containers on
+ * one bridge passes the forward hook with the bridge as both iifname and oifname; without the
+ * exception an internal network's containers could not reach each other (measured).
+ */
+const UPGRADES: { marker: string; script: string }[] = [
+  { marker: "ip6 daddr ::1 return", script: "insert rule inet box ports ip6 daddr ::1 return\n" },
+  {
+    marker: "internal_self",
+    script: "add set inet box internal_self { type ifname . ifname; }\ninsert rule inet box forward iifname . oifname @internal_self accept\n",
+  },
+];
 
 function nft(args: string[], stdin?: string): { ok: boolean; stderr: string } {
   let r: ReturnType<typeof Bun.spawnSync>;
@@ -60,8 +80,13 @@ function mustNft(args: string[], what: string, stdin?: string): void {
 
 /** Create box's table unless it exists (callers hold the pool lock, so two never race). */
 export function ensureTable(): void {
-  if (nft(["list", "table", "inet", "box"]).ok) return;
-  mustNft(["-f", "-"], "create table inet box", TABLE_TEXT);
+  const r = Bun.spawnSync(["nft", "list", "table", "inet", "box"], { stdin: "ignore", stdout: "pipe", stderr: "ignore" });
+  if (r.exitCode !== 0) {
+    mustNft(["-f", "-"], "create table inet box", TABLE_TEXT);
+    return;
+  }
+  const text = r.stdout.toString();
+  for (const u of UPGRADES) if (!text.includes(u.marker)) mustNft(["-f", "-"], "upgrade table inet box", u.script);
 }
 
 export function deleteTable(): void {
@@ -72,7 +97,7 @@ export function deleteTable(): void {
 export function addNetworkRules(bridge: string, subnets: string[], internal: boolean): void {
   ensureTable();
   const cmds = [`add element ${TABLE} bridges { ${bridge} }`];
-  if (internal) cmds.push(`add element ${TABLE} internal { ${bridge} }`);
+  if (internal) cmds.push(`add element ${TABLE} internal { ${bridge} }`, `add element ${TABLE} internal_self { ${bridge} . ${bridge} }`);
   else {
     for (const s of subnets) cmds.push(`add element ${TABLE} ${s.includes(":") ? "masq6" : "masq4"} { ${s} }`);
   }
@@ -83,6 +108,7 @@ export function removeNetworkRules(bridge: string, subnets: string[]): void {
   // One command per element: a missing one must not keep the others.
   nft(["delete", "element", "inet", "box", "bridges", `{ ${bridge} }`]);
   nft(["delete", "element", "inet", "box", "internal", `{ ${bridge} }`]);
+  nft(["delete", "element", "inet", "box", "internal_self", `{ ${bridge} . ${bridge} }`]);
   for (const s of subnets) nft(["delete", "element", "inet", "box", s.includes(":") ? "masq6" : "masq4", `{ ${s} }`]);
 }
 

@@ -256,6 +256,22 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     expect((await c.box(["network", "prune", "-f"])).stdout).toBe("Deleted Networks:\nspare\n");
   });
 
+  test("--internal networks reach only each other; --fixed-cidr-v6 gives the IPv6 subnet", async () => {
+    expect((await c.box(["network", "create", "--internal", "--fixed-cidr-v6", "fd00:66::/64", "--subnet", "10.66.0.0/24", "intnet"])).code).toBe(0);
+    const inspect = JSON.parse((await c.box(["network", "inspect", "intnet"])).stdout) as { Internal: boolean; EnableIPv6: boolean; IPAM: { Config: unknown[] } }[];
+    expect(inspect[0]).toMatchObject({ Internal: true, EnableIPv6: true, IPAM: { Config: [{ Subnet: "10.66.0.0/24", Gateway: "10.66.0.1" }, { Subnet: "fd00:66::/64", Gateway: "fd00:66::1" }] } });
+    expect((await c.box(["run", "-d", "--name", "in1", "--network", "intnet", "base", "sh", "-c", HTTPD])).code).toBe(0);
+    const r = await c.box(["run", "--rm", "--network", "intnet", "base", "sh", "-c", "wget -qO- http://in1:8080/; ip -6 -o addr show eth0 scope global | awk '{print $4}'; ip route | grep -c default; ip -6 route | grep -c default"]);
+    expect(r.stdout).toMatch(/^hello-from-\w+\nfd00:66::\d+\/64\n0\n0\n$/);
+    // Its bridge is in the firewall's `internal` set (forwarding to and from it dropped), and not masqueraded.
+    const table = sh(["ip", "netns", "exec", c.ns, "nft", "list", "table", "inet", "box"]).stdout;
+    expect(table).toMatch(/set internal \{[^}]*elements = \{ "br-[0-9a-f]{12}" \}/);
+    expect(table).not.toContain("10.66.0.0/24");
+    await c.box(["rm", "-f", "in1"]);
+    expect((await c.box(["network", "rm", "intnet"])).code).toBe(0);
+    expect(sh(["ip", "netns", "exec", c.ns, "nft", "list", "set", "inet", "box", "internal"]).stdout).not.toContain("br-");
+  });
+
   test("bad input: overlapping subnets, an invalid CIDR, an unknown network, an IPv6 host address for a network without IPv6", async () => {
     const overlap = await c.box(["network", "create", "--subnet", "172.17.5.0/24", "clash"]);
     expect(overlap.code).toBe(125);
