@@ -90,12 +90,14 @@ export function applyOwners(rootDir: string, entries: readonly OwnerEntry[]): nu
 
 /**
  * Remove the tree at `path` (run inside the user namespace, where its owners are mapped and the
- * namespace's root may empty any directory of theirs). Only a path in a store's tmp/ is taken:
- * removals there are what discard() leaves, renamed out of the store first.
+ * namespace's root may empty any directory of theirs). box only asks for its own directories
+ * (a store's tmp/ entry, a container's); a path that is not absolute and clean, or is too close
+ * to / to be one of those, is refused rather than trusted.
  */
 export function removeOwnedTree(path: string): void {
-  if (!/\/tmp\/[^/]+$/.test(path) || path.includes("/../")) {
-    throw new BoxError("E_INVALID_INPUT", `remove \`${path}\`: only an entry of a store's tmp/ is removed this way`);
+  const parts = path.split("/");
+  if (!path.startsWith("/") || parts.some((p, i) => i > 0 && (p === "" || p === "." || p === "..")) || parts.length < 4) {
+    throw new BoxError("E_INVALID_INPUT", `remove \`${path}\`: not a directory box made (an absolute, clean path at least three levels deep)`);
   }
   rmSync(path, { recursive: true, force: true });
 }

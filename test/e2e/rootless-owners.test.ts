@@ -148,6 +148,16 @@ describe.skipIf(unavailable)(`rootless layer owners${why}`, () => {
     expect(lgetxattr(ping as string, "security.capability")?.length).toBe(24);
   });
 
+  test("a container that wrote into a directory of another id's is removed, by rm and by --rm", async () => {
+    const image = `${reg.host}/box/owners`;
+    // Writing to /srv copies it up: the container's own layer then has a directory owned by 1000.
+    const write = "echo x > /srv/log && mkdir /srv/sub && touch /srv/sub/f && chown -R 1000:1000 /srv/sub";
+    expect(await box(userEnv, ["run", "--network", "none", "--name", "writer", image, "sh", "-c", write])).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(await box(userEnv, ["rm", "writer"])).toEqual({ code: 0, stdout: "writer\n", stderr: "" });
+    expect(await run(userEnv, image, write)).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(readdirSync(join(userEnv.root, "containers"))).toEqual([]);
+  });
+
   test("rmi removes those layers again, directories owned by other ids included", async () => {
     const image = `${reg.host}/box/owners`;
     expect(readdirSync(join(userEnv.root, "layers")).length).toBe(3);

@@ -17,7 +17,6 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync } from "nod
 import { join } from "node:path";
 import { writeFileAtomic } from "../../state/atomic.ts";
 import { removeTree } from "../../state/remove.ts";
-import { removeInUserNamespace } from "../userns-chown.ts";
 
 export interface StoreLayout {
   root: string;
@@ -58,21 +57,6 @@ export function makeTemp(layout: StoreLayout, prefix: string): string {
 }
 
 /**
- * Remove a tree under tmp/. Rootless, a layer holds directories owned by the user's subordinate
- * ids (userns-chown.ts gave them), which the user cannot empty: those go from inside the same
- * user namespace.
- */
-function removeTemp(path: string): void {
-  try {
-    removeTree(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (process.geteuid?.() === 0 || (code !== "EACCES" && code !== "EPERM")) throw err;
-    if (!removeInUserNamespace(path)) throw err;
-  }
-}
-
-/**
  * Take `path` out of the store: one rename makes it vanish from its name at once, then the
  * removal happens in tmp/, where a reader never looks and an interrupted removal is swept later.
  */
@@ -81,7 +65,7 @@ export function discard(layout: StoreLayout, path: string): void {
   const grave = makeTemp(layout, "removed");
   const target = join(grave, "entry");
   renameSync(path, target);
-  removeTemp(grave);
+  removeTree(grave);
 }
 
 /** Remove what dead writers left in tmp/. Only call with storage.lock held exclusively. */
@@ -89,7 +73,7 @@ export function sweepTemps(layout: StoreLayout): number {
   if (!existsSync(layout.tmp)) return 0;
   let n = 0;
   for (const name of readdirSync(layout.tmp)) {
-    removeTemp(join(layout.tmp, name));
+    removeTree(join(layout.tmp, name));
     n++;
   }
   return n;
