@@ -6,6 +6,7 @@
 import { BoxError } from "../errors.ts";
 import type { BoxPaths } from "../paths.ts";
 import { parseAddHost } from "../runtime/etc.ts";
+import { parseNetworkChoice } from "../runtime/options.ts";
 import { isProcessState, listContainers, type ContainerRecord } from "../state/containers.ts";
 import { attachContainer, detachContainer, type Attached } from "./attach.ts";
 import { removeBridge } from "./bridge.ts";
@@ -81,6 +82,13 @@ function runningPid(r: ContainerRecord): number {
 export async function connectContainer(paths: BoxPaths, ref: string, r: ContainerRecord, o: { ip?: string; ip6?: string }): Promise<Attached> {
   if (paths.rootless) throw new BoxError("E_UNSUPPORTED", "bridge networks need root", { hint: "rootless containers use pasta or slirp4netns" });
   const net = findNetwork(paths, ref);
+  // A veth end moved into "its" namespace would land in the host's, or in another container's.
+  const mode = parseNetworkChoice(r.config.options.network).kind;
+  if (mode === "host" || mode === "container") {
+    throw new BoxError("E_INVALID_INPUT", `container ${r.config.name} uses --network ${r.config.options.network} and cannot be connected to other networks`, {
+      hint: "connect a container that has a network namespace of its own (bridge, none, pasta)",
+    });
+  }
   const pid = runningPid(r);
   const mine = readAttachments(paths).filter((a) => a.container === r.config.id);
   const opts = r.config.options;

@@ -220,6 +220,11 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     const ip = (await c.box(["inspect", "--format", "{{.NetworkSettings.IPAddress}}", "host1"])).stdout.trim();
     const r = await c.box(["run", "--rm", "--network", "container:host1", "base", "sh", "-c", "hostname; wget -qO- http://127.0.0.1:8080/; ip -4 -o addr show eth0 | awk '{print $4}'; grep -c host1 /etc/hosts"]);
     expect(r.stdout).toBe(`host1\nhello-from-host1\n${ip}/16\n2\n`);
+    expect((await c.box(["run", "-d", "--name", "guest1", "--network", "container:host1", "base", "sleep", "30"])).code).toBe(0);
+    const connect = await c.box(["network", "connect", "bridge", "guest1"]);
+    expect(connect.code).toBe(125);
+    expect(connect.stderr).toBe("box: container guest1 uses --network container:host1 and cannot be connected to other networks; connect a container that has a network namespace of its own (bridge, none, pasta)\n");
+    await c.box(["rm", "-f", "guest1"]);
     const conflict = await c.box(["run", "--rm", "--network", "container:host1", "-p", "8081:80", "base", "true"]);
     expect(conflict.code).toBe(125);
     expect(conflict.stderr).toBe("box: conflicting options: port publishing and the network mode; --network container:host1 shares that container's network: set it there, or leave it out here\n");
