@@ -107,9 +107,9 @@ export async function restoreOwners(root: string, all: readonly OwnerEntry[], la
 }
 
 /**
- * The one-time note for a rootless user without subordinate ids whose image had files owned by
- * someone other than root: in their containers those files are root's. Remembered by a file in
- * the user's state root, created exclusively; undefined once said.
+ * The one-time note for a rootless user whose image had files owned by ids their map lacks (no
+ * subordinate ids, or beyond the range): in their containers those files are root's.
+ * Remembered by a file in the user's state root, created exclusively; undefined once said.
  */
 export function lostOwnersNotice(paths: BoxPaths, files: number): string | undefined {
   const range = subidMaps()?.uidRanges.at(-1);
