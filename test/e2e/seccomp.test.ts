@@ -11,6 +11,25 @@ import { can } from "../helpers/requires.ts";
 
 const status = "grep -E '^Seccomp:' /proc/self/status | tr -d '\\t'";
 
+/** A 64-bit program that makes i386 syscalls (int 0x80): the kernel filters them by the i386
+ * audit arch and numbers, as it does a 32-bit binary's. Static and non-PIE, so its strings sit
+ * below 4 GiB where 32-bit arguments reach them. */
+const I386_PROBE = `#include <stdio.h>
+static long i386_call(long nr, long a, long b) {
+  long ret;
+  __asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b) : "memory");
+  return ret;
+}
+int main(void) {
+  static char dir[] = "/tmp/i386dir";
+  printf("getpid %ld\\n", i386_call(20, 0, 0));
+  printf("mkdir %ld\\n", i386_call(39, (long)dir, 0755));
+  printf("unshare %ld\\n", i386_call(310, 0x10000000, 0));
+  return 0;
+}
+`;
+const gcc = Bun.which("gcc");
+
 for (const kind of ["root", "rootless"] as const) {
   const unavailable = kind === "rootless" && !can.rootlessUser;
   describe.skipIf(unavailable)(`seccomp (${kind})${unavailable ? " (skipped: no unprivileged test user; run scripts/setup.sh)" : ""}`, () => {
@@ -107,6 +126,18 @@ for (const kind of ["root", "rootless"] as const) {
       } finally {
         await box(env, ["rm", "-f", id]);
       }
+    });
+
+    test.skipIf(!gcc)(`32-bit syscalls (int 0x80) get the same rules under i386 numbers${gcc ? "" : " (skipped: no gcc to build the probe)"}`, async () => {
+      const src = join(scratch, "i386.c");
+      const bin = join(scratch, "i386probe");
+      writeFileSync(src, I386_PROBE);
+      const cc = Bun.spawnSync([gcc as string, "-static", "-no-pie", "-O1", "-o", bin, src]);
+      expect(cc.exitCode).toBe(0);
+      const r = await box(env, ["run", "--rm", "-v", `${bin}:/probe:ro`, "base", "/probe"]);
+      expect(r).toEqual({ code: 0, stdout: "getpid 1\nmkdir 0\nunshare -1\n", stderr: "" });
+      const free = await box(env, ["run", "--rm", "--security-opt", "seccomp=unconfined", "-v", `${bin}:/probe:ro`, "base", "/probe"]);
+      expect(free.stdout).toBe("getpid 1\nmkdir 0\nunshare 0\n");
     });
 
     test("build's RUN steps run under the default filter too (as buildah's do)", async () => {

@@ -1,13 +1,13 @@
 /**
- * A seccomp profile compiled to a classic BPF program for x86_64, the program the shim hands to
- * the kernel. The dispatch on the syscall number is a binary search over ranges of numbers that
+ * A seccomp profile compiled to a classic BPF program for x86_64 (and its i386 ABI), the program
+ * the shim hands to the kernel. The dispatch on the syscall number is a binary search over ranges of numbers that
  * share one outcome (most allowed syscalls sit in long runs), so a filter of docker's profile
  * decides any syscall after about eight comparisons; syscalls with argument conditions jump to a
  * small handler of their own.
  */
 import { BoxError } from "../../errors.ts";
 import type { Action, ArgCondition, Profile, Rule, RuleFilter } from "./profile.ts";
-import { X86_64_SYSCALLS } from "./syscalls-x86_64.ts";
+import { I386_SYSCALLS, X86_64_SYSCALLS } from "./syscalls.ts";
 
 /** What a rule's includes/excludes are matched against. */
 export interface FilterContext {
@@ -29,6 +29,7 @@ const OFF_NR = 0;
 const OFF_ARCH = 4;
 const OFF_ARGS = 16;
 const AUDIT_ARCH_X86_64 = 0xc000003e;
+const AUDIT_ARCH_I386 = 0x40000003;
 /** Syscalls of the x32 ABI arrive with the x86_64 audit arch and this bit in the number. */
 const X32_SYSCALL_BIT = 0x40000000;
 /** The kernel's limit on a filter's length (BPF_MAXINSNS). */
@@ -66,18 +67,17 @@ function kernelAtLeast(kernel: string, min: string): boolean {
 }
 
 const capName = (c: string) => c.toUpperCase().replace(/^CAP_/, "");
-/** docker writes Go's architecture names in rules; OCI tools write libseccomp's. */
-const NATIVE_ARCHES = new Set(["amd64", "x86_64", "SCMP_ARCH_X86_64"]);
 
-/** moby's rule: every included cap must be held, and an excluded cap held drops the rule. */
-function applies(rule: Rule, caps: Set<string>, kernel: string): boolean {
+/** moby's rule: every included cap must be held, and an excluded cap held drops the rule.
+ * `arches` are docker's Go names (amd64, x86) or libseccomp's; `abi` holds this section's. */
+function applies(rule: Rule, caps: Set<string>, kernel: string, abi: ReadonlySet<string>): boolean {
   const inc: RuleFilter = rule.includes ?? {};
   const exc: RuleFilter = rule.excludes ?? {};
   if (inc.caps && !inc.caps.every((c) => caps.has(capName(c)))) return false;
-  if (inc.arches && inc.arches.length > 0 && !inc.arches.some((a) => NATIVE_ARCHES.has(a))) return false;
+  if (inc.arches && inc.arches.length > 0 && !inc.arches.some((a) => abi.has(a))) return false;
   if (inc.minKernel && !kernelAtLeast(kernel, inc.minKernel)) return false;
   if (exc.caps && exc.caps.some((c) => caps.has(capName(c)))) return false;
-  if (exc.arches && exc.arches.some((a) => NATIVE_ARCHES.has(a))) return false;
+  if (exc.arches && exc.arches.some((a) => abi.has(a))) return false;
   if (exc.minKernel && kernelAtLeast(kernel, exc.minKernel)) return false;
   return true;
 }
@@ -194,19 +194,31 @@ function dispatch(out: Code, ranges: Range[], lo: number, hi: number): void {
   dispatch(out, ranges, mid, hi);
 }
 
-/** Compile `profile` for a container holding `ctx.caps` on kernel `ctx.kernel`. */
-export function compileProfile(profile: Profile, ctx: FilterContext): Insn[] {
-  const caps = new Set<string>();
-  for (const c of ctx.caps) caps.add(capName(c));
+/** One ABI the filter knows: its audit arch, its numbers, and its names in rules' `arches`. */
+interface Abi {
+  arch: number;
+  table: ReadonlyMap<string, number>;
+  names: ReadonlySet<string>;
+  /** x86_64 shares its audit arch with x32, whose numbers carry X32_SYSCALL_BIT. */
+  x32Range: boolean;
+}
+
+const ABIS: Abi[] = [
+  { arch: AUDIT_ARCH_X86_64, table: X86_64_SYSCALLS, names: new Set(["amd64", "x86_64", "SCMP_ARCH_X86_64"]), x32Range: true },
+  { arch: AUDIT_ARCH_I386, table: I386_SYSCALLS, names: new Set(["x86", "386", "i386", "SCMP_ARCH_X86"]), x32Range: false },
+];
+
+/** The code for one ABI, from its syscall-number load on: self-contained, so it links alone. */
+function section(profile: Profile, abi: Abi, caps: Set<string>, kernel: string): Code {
   const defaultRet = actionValue(profile.defaultAction);
   const bySyscall = new Map<number, SyscallRules>();
   // Indexed loops: this runs once per container start, before the JIT has warmed up to anything.
   for (let r = 0; r < profile.rules.length; r++) {
     const rule = profile.rules[r] as Rule;
-    if (!applies(rule, caps, ctx.kernel)) continue;
+    if (!applies(rule, caps, kernel, abi.names)) continue;
     const action = actionValue(rule.action);
     for (let i = 0; i < rule.names.length; i++) {
-      const nr = X86_64_SYSCALLS.get(rule.names[i] as string);
+      const nr = abi.table.get(rule.names[i] as string);
       if (nr === undefined) continue; // another architecture's syscall
       let s = bySyscall.get(nr);
       if (!s) bySyscall.set(nr, (s = { conditional: [] }));
@@ -241,28 +253,44 @@ export function compileProfile(profile: Profile, ctx: FilterContext): Insn[] {
     last = v;
   }
   ranges.push({ start: newest + 1, outcome: { ret: unknownRet } });
-  // The x32 ABI is not allowed anything: its numbers fall to the default action.
-  ranges.push({ start: X32_SYSCALL_BIT, outcome: { ret: defaultRet } });
+  // The x32 ABI is not allowed anything (Debian's kernels do not even enable it): its numbers
+  // fall to the default action.
+  if (abi.x32Range) ranges.push({ start: X32_SYSCALL_BIT, outcome: { ret: defaultRet } });
 
-  const prologue: Code = [
-    insn(LD_W_ABS, OFF_ARCH),
-    // i386 (int 0x80) and every other ABI: box filters x86_64 only, and an unfiltered ABI would be
-    // a way around the filter, so such a process is killed (libseccomp's bad-arch default).
-    insn(JMP_JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
-    insn(RET_K, actionValue({ kind: "kill-process" })),
-    insn(LD_W_ABS, OFF_NR),
-  ];
-  const program: Code = prologue;
-  dispatch(program, ranges, 0, ranges.length - 1);
+  const code: Code = [insn(LD_W_ABS, OFF_NR)];
+  dispatch(code, ranges, 0, ranges.length - 1);
   const handlerAt = new Map<number, number>();
-  for (const [nr, code] of handlers) {
-    handlerAt.set(nr, program.length);
-    for (let i = 0; i < code.length; i++) program.push(code[i] as Insn);
+  for (const [nr, h] of handlers) {
+    handlerAt.set(nr, code.length);
+    for (let i = 0; i < h.length; i++) code.push(h[i] as Insn);
   }
-  for (let i = 0; i < program.length; i++) {
-    const ins = program[i] as Insn & { label?: number };
+  for (let i = 0; i < code.length; i++) {
+    const ins = code[i] as Insn & { label?: number };
     if (ins.label !== undefined) ins.k = (handlerAt.get(ins.label) as number) - i - 1;
   }
+  return code;
+}
+
+/**
+ * Compile `profile` for a container holding `ctx.caps` on kernel `ctx.kernel`: docker's archMap
+ * for x86_64, one section for 64-bit programs and one for 32-bit ones (i386), each with its own
+ * numbers. Any other audit arch is an ABI the filter does not know, and a way around it: such a
+ * process is killed (libseccomp's bad-arch default).
+ */
+export function compileProfile(profile: Profile, ctx: FilterContext): Insn[] {
+  const caps = new Set<string>();
+  for (const c of ctx.caps) caps.add(capName(c));
+  const sections = ABIS.map((abi) => section(profile, abi, caps, ctx.kernel));
+  // Per ABI: `jeq arch` falls through to a `ja` into its section, else skips over it.
+  const program: Code = [insn(LD_W_ABS, OFF_ARCH)];
+  const head = ABIS.length * 2 + 2;
+  let at = head;
+  ABIS.forEach((abi, i) => {
+    program.push(insn(JMP_JEQ_K, abi.arch, 0, 1), insn(JMP_JA, at - (program.length + 2)));
+    at += (sections[i] as Code).length;
+  });
+  program.push(insn(RET_K, actionValue({ kind: "kill-process" })));
+  for (const s of sections) for (let i = 0; i < s.length; i++) program.push(s[i] as Insn);
   if (program.length > MAX_INSNS) {
     throw new BoxError("E_INVALID_INPUT", `seccomp profile compiles to ${program.length} instructions, more than the kernel's ${MAX_INSNS}`);
   }

@@ -3,7 +3,7 @@
  * `--privileged`), or a profile the user names (`seccomp=PATH`, or the JSON itself as docker's
  * API passes it), compiled for the capabilities the container ends up holding.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { BoxError } from "../../errors.ts";
 import { compileProfile, encodeProgram } from "./compile.ts";
 import { DEFAULT_PROFILE } from "./default.ts";
@@ -39,15 +39,33 @@ export function seccompProfileName(choice: SeccompChoice): string {
 
 let kernelRelease: string | undefined;
 
-/** The filter as struct sock_filter bytes, or undefined when the container runs unconfined. */
+/**
+ * The filter as struct sock_filter bytes, or undefined when the container runs unconfined. On a
+ * kernel without seccomp filters the default is skipped, as docker skips it; a profile the user
+ * asked for is an error there.
+ */
 export function seccompFilter(choice: SeccompChoice, caps: Iterable<string>): Uint8Array | undefined {
   if (choice.kind === "unconfined") return undefined;
+  if (!filtersSupported()) {
+    if (choice.kind === "default") return undefined;
+    throw new BoxError("E_UNSUPPORTED", "seccomp profile given, but this kernel has no seccomp filters (CONFIG_SECCOMP_FILTER)", {
+      hint: "run without --security-opt seccomp=..., or on a kernel built with seccomp",
+    });
+  }
   kernelRelease ??= readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
   const profile = choice.kind === "default" ? DEFAULT_PROFILE : choice.profile;
   return encodeProgram(compileProfile(profile, { caps, kernel: kernelRelease }));
 }
 
-/** Whether this kernel filters syscalls at all (CONFIG_SECCOMP_FILTER). */
-export function seccompSupported(status = readFileSync("/proc/self/status", "utf8")): boolean {
-  return /^Seccomp:/m.test(status);
+let supported: boolean | undefined;
+
+/** Whether this kernel filters syscalls (CONFIG_SECCOMP_FILTER): it then lists its actions. */
+function filtersSupported(): boolean {
+  supported ??= existsSync("/proc/sys/kernel/seccomp/actions_avail");
+  return supported;
+}
+
+/** For `box info`. */
+export function seccompSupported(): boolean {
+  return filtersSupported();
 }

@@ -5,7 +5,7 @@
  */
 import * as v from "valibot";
 import { BoxError } from "../../errors.ts";
-import { FOREIGN_SYSCALLS, X86_64_SYSCALLS } from "./syscalls-x86_64.ts";
+import { FOREIGN_SYSCALLS, I386_SYSCALLS, X86_64_SYSCALLS } from "./syscalls.ts";
 
 export type Action =
   | { kind: "allow" }
@@ -152,7 +152,7 @@ export function parseProfile(text: string, source: string): Profile {
     const names = [...(s.names ?? []), ...(s.name !== undefined ? [s.name] : [])];
     if (names.length === 0) throw new BoxError("E_INVALID_INPUT", `seccomp profile ${source}: syscalls.${i} names no syscall`, { hint });
     for (const n of names) {
-      if (!X86_64_SYSCALLS.has(n) && !FOREIGN_SYSCALLS.has(n)) {
+      if (!X86_64_SYSCALLS.has(n) && !I386_SYSCALLS.has(n) && !FOREIGN_SYSCALLS.has(n)) {
         throw new BoxError("E_INVALID_INPUT", `seccomp profile ${source}: syscalls.${i}: unknown syscall \`${n}\``, {
           hint: "syscall names are the kernel's, as in syscalls(2): mkdir, openat, clone3...",
         });

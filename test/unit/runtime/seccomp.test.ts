@@ -8,7 +8,7 @@ import { actionValue, compileProfile, encodeProgram, type Insn } from "../../../
 import { DEFAULT_PROFILE } from "../../../core/runtime/seccomp/default.ts";
 import { parseSeccompOption } from "../../../core/runtime/seccomp/index.ts";
 import { parseProfile, type Profile } from "../../../core/runtime/seccomp/profile.ts";
-import { X86_64_SYSCALLS } from "../../../core/runtime/seccomp/syscalls-x86_64.ts";
+import { I386_SYSCALLS, X86_64_SYSCALLS } from "../../../core/runtime/seccomp/syscalls.ts";
 import { DEFAULT_CAPABILITIES } from "../../../core/runtime/caps.ts";
 import { parseSecurityOpts } from "../../../core/runtime/options.ts";
 
@@ -47,8 +47,8 @@ const KERNEL = "6.1.0-18-amd64";
 const defaults = compileProfile(DEFAULT_PROFILE, { caps: DEFAULT_CAPABILITIES, kernel: KERNEL });
 
 describe("docker's default profile, compiled", () => {
-  test("stays short: a range dispatch, not one comparison per syscall", () => {
-    expect(defaults.length).toBeLessThan(200);
+  test("stays short: a range dispatch per ABI, not one comparison per syscall", () => {
+    expect(defaults.length).toBeLessThan(500);
     expect(encodeProgram(defaults).length).toBe(defaults.length * 8);
   });
 
@@ -98,12 +98,24 @@ describe("docker's default profile, compiled", () => {
     expect(run(compileProfile(DEFAULT_PROFILE, { caps: [], kernel: "4.8.0" }), nr("ptrace"))).toBe(ALLOW);
   });
 
-  test("syscalls newer than the profile get ENOSYS; other ABIs are killed or refused", () => {
+  test("syscalls newer than the profile get ENOSYS; x32 is refused, unknown ABIs killed", () => {
     expect(run(defaults, nr("fchmodat2"))).toBe(ENOSYS);
     expect(run(defaults, 1000)).toBe(ENOSYS);
     expect(run(defaults, 0x40000000 + nr("mkdir"))).toBe(EPERM); // x32
     expect(run(defaults, 0xffffffff)).toBe(EPERM); // syscall(-1)
-    expect(run(defaults, 5, [], AUDIT_ARCH_I386)).toBe(KILL_PROCESS);
+    expect(run(defaults, 5, [], 0xc00000b7)).toBe(KILL_PROCESS); // aarch64
+  });
+
+  test("32-bit programs (i386) get the same rules under their own numbers, as docker's archMap", () => {
+    const i386 = (name: string, args: bigint[] = []) => run(defaults, I386_SYSCALLS.get(name) as number, args, AUDIT_ARCH_I386);
+    for (const name of ["read", "write", "mkdir", "socketcall", "mmap2", "fstat64", "setuid32", "modify_ldt"]) expect([name, i386(name)]).toEqual([name, ALLOW]);
+    for (const name of ["mount", "unshare", "swapon", "keyctl", "arch_prctl"]) expect([name, i386(name)]).toEqual([name, EPERM]);
+    expect(i386("clone", [0x10000000n])).toBe(EPERM);
+    expect(i386("clone", [0x11n])).toBe(ALLOW);
+    expect(i386("clone3")).toBe(ENOSYS);
+    // The same number means different calls: 21 is mount on i386, access on x86_64.
+    expect(run(defaults, 21, [], AUDIT_ARCH_I386)).toBe(EPERM);
+    expect(run(defaults, 21)).toBe(ALLOW);
   });
 
   test("every syscall number gets the verdict the rules give it", () => {
