@@ -55,7 +55,7 @@ export function actionValue(a: Action): number {
   }
 }
 
-function kernelAtLeast(kernel: string, min: string): boolean {
+export function kernelAtLeast(kernel: string, min: string): boolean {
   const have = (/^[\d.]+/.exec(kernel)?.[0] ?? "0").split(".").map(Number);
   const want = min.split(".").map(Number);
   for (let i = 0; i < Math.max(have.length, want.length); i++) {

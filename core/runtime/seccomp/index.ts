@@ -5,8 +5,10 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { BoxError } from "../../errors.ts";
-import { compileProfile, encodeProgram } from "./compile.ts";
+import { DEFAULT_CAPABILITIES } from "../caps.ts";
+import { compileProfile, encodeProgram, kernelAtLeast } from "./compile.ts";
 import { DEFAULT_PROFILE } from "./default.ts";
+import { defaultFilterHex } from "./prebuilt.ts" with { type: "macro" };
 import { parseProfile, type Profile } from "./profile.ts";
 
 export type SeccompChoice =
@@ -39,6 +41,26 @@ export function seccompProfileName(choice: SeccompChoice): string {
 
 let kernelRelease: string | undefined;
 
+/** The default profile's filter for docker's default capabilities, compiled by the bundler. */
+const PREBUILT_DEFAULT = defaultFilterHex();
+
+const capKey = (c: string) => c.toUpperCase().replace(/^CAP_/, "");
+
+/** The capabilities the default profile's rules test, of those in `caps`, as one string. */
+function governing(caps: Iterable<string>): string {
+  const named = new Set<string>();
+  for (const r of DEFAULT_PROFILE.rules) for (const c of [...(r.includes?.caps ?? []), ...(r.excludes?.caps ?? [])]) named.add(capKey(c));
+  const held = new Set<string>();
+  for (const c of caps) if (named.has(capKey(c))) held.add(capKey(c));
+  return [...held].sort().join(",");
+}
+
+/** Whether the prebuilt filter is the one this container would compile to. */
+function prebuiltFits(caps: Iterable<string>, kernel: string): boolean {
+  for (const r of DEFAULT_PROFILE.rules) if (r.includes?.minKernel && !kernelAtLeast(kernel, r.includes.minKernel)) return false;
+  return governing(caps) === governing(DEFAULT_CAPABILITIES);
+}
+
 /**
  * The filter as struct sock_filter bytes, or undefined when the container runs unconfined. On a
  * kernel without seccomp filters the default is skipped, as docker skips it; a profile the user
@@ -53,6 +75,7 @@ export function seccompFilter(choice: SeccompChoice, caps: Iterable<string>): Ui
     });
   }
   kernelRelease ??= readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
+  if (choice.kind === "default" && prebuiltFits(caps, kernelRelease)) return Uint8Array.fromHex(PREBUILT_DEFAULT);
   const profile = choice.kind === "default" ? DEFAULT_PROFILE : choice.profile;
   return encodeProgram(compileProfile(profile, { caps, kernel: kernelRelease }));
 }

@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { actionValue, compileProfile, encodeProgram, type Insn } from "../../../core/runtime/seccomp/compile.ts";
 import { DEFAULT_PROFILE } from "../../../core/runtime/seccomp/default.ts";
-import { parseSeccompOption } from "../../../core/runtime/seccomp/index.ts";
+import { parseSeccompOption, seccompFilter } from "../../../core/runtime/seccomp/index.ts";
 import { parseProfile, type Profile } from "../../../core/runtime/seccomp/profile.ts";
 import { I386_SYSCALLS, X86_64_SYSCALLS } from "../../../core/runtime/seccomp/syscalls.ts";
 import { DEFAULT_CAPABILITIES } from "../../../core/runtime/caps.ts";
@@ -91,6 +91,19 @@ describe("docker's default profile, compiled", () => {
     // Dropping a default capability closes its syscalls: chroot without SYS_CHROOT.
     expect(run(defaults, nr("chroot"))).toBe(ALLOW);
     expect(run(compileProfile(DEFAULT_PROFILE, { caps: ["CHOWN"], kernel: KERNEL }), nr("chroot"))).toBe(EPERM);
+  });
+
+  test("the filter the bundler precompiles is the one a start would compile, and only used when it fits", () => {
+    const kernel = require("node:fs").readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
+    const fresh = (caps: string[]) => encodeProgram(compileProfile(DEFAULT_PROFILE, { caps, kernel }));
+    expect(seccompFilter({ kind: "default" }, DEFAULT_CAPABILITIES)).toEqual(fresh(DEFAULT_CAPABILITIES));
+    // Capabilities no rule names do not matter; one that a rule names does.
+    expect(seccompFilter({ kind: "default" }, [...DEFAULT_CAPABILITIES, "NET_ADMIN"])).toEqual(fresh(DEFAULT_CAPABILITIES));
+    const admin = [...DEFAULT_CAPABILITIES, "SYS_ADMIN"];
+    expect(seccompFilter({ kind: "default" }, admin)).toEqual(fresh(admin));
+    expect(fresh(admin)).not.toEqual(fresh(DEFAULT_CAPABILITIES));
+    const none = seccompFilter({ kind: "default" }, []);
+    expect(none).toEqual(fresh([]));
   });
 
   test("minKernel: ptrace only on kernels that re-check the filter after a tracer (4.8)", () => {
