@@ -19,7 +19,7 @@ export type SeccompChoice =
 /** The value of `--security-opt seccomp=VALUE`. */
 export function parseSeccompOption(value: string): SeccompChoice {
   if (value === "unconfined") return { kind: "unconfined" };
-  if (value === "" ) {
+  if (value === "") {
     throw new BoxError("E_INVALID_INPUT", "--security-opt seccomp: needs a value", { hint: "use seccomp=unconfined or seccomp=/path/to/profile.json" });
   }
   if (value.trimStart().startsWith("{")) return { kind: "custom", profile: parseProfile(value, "(inline JSON)"), source: "(inline JSON)" };
@@ -32,11 +32,6 @@ export function parseSeccompOption(value: string): SeccompChoice {
     });
   }
   return { kind: "custom", profile: parseProfile(text, `\`${value}\``), source: value };
-}
-
-/** The name `box info` and errors use for a choice, as docker says "builtin". */
-export function seccompProfileName(choice: SeccompChoice): string {
-  return choice.kind === "default" ? "builtin" : choice.kind === "unconfined" ? "unconfined" : choice.source;
 }
 
 let kernelRelease: string | undefined;
