@@ -9,7 +9,7 @@ import type { BoxPaths } from "../paths.ts";
 import type { Resources } from "../schema/container.ts";
 import type { UserMount } from "./mounts.ts";
 import type { RestartPolicy } from "./restart-policy.ts";
-import { parseSeccompOption, type SeccompChoice } from "./seccomp/index.ts";
+import { inlineSeccompOption, parseSeccompOption, type SeccompChoice } from "./seccomp/index.ts";
 import type { NetworkMode, ResolvedMount } from "./spec.ts";
 
 /** What the image contributes: its layers (topmost first) and the run configuration. */
@@ -207,4 +207,9 @@ export function parseSecurityOpts(opts: string[]): { noNewPrivileges: boolean; s
     }
   }
   return { noNewPrivileges, seccomp };
+}
+
+/** --security-opt as a container keeps it: a seccomp profile's path replaced by its content. */
+export function inlineSecurityOpts(opts: string[]): string[] {
+  return opts.map(inlineSeccompOption);
 }

@@ -23,15 +23,31 @@ export function parseSeccompOption(value: string): SeccompChoice {
     throw new BoxError("E_INVALID_INPUT", "--security-opt seccomp: needs a value", { hint: "use seccomp=unconfined or seccomp=/path/to/profile.json" });
   }
   if (value.trimStart().startsWith("{")) return { kind: "custom", profile: parseProfile(value, "(inline JSON)"), source: "(inline JSON)" };
-  let text: string;
+  return { kind: "custom", profile: parseProfile(readProfile(value), `\`${value}\``), source: value };
+}
+
+function readProfile(path: string): string {
   try {
-    text = readFileSync(value, "utf8");
+    return readFileSync(path, "utf8");
   } catch (e) {
-    throw new BoxError("E_INVALID_INPUT", `--security-opt seccomp: cannot read \`${value}\`: ${(e as NodeJS.ErrnoException).code ?? e}`, {
+    throw new BoxError("E_INVALID_INPUT", `--security-opt seccomp: cannot read \`${path}\`: ${(e as NodeJS.ErrnoException).code ?? e}`, {
       hint: "give the path of a JSON seccomp profile, or seccomp=unconfined",
     });
   }
-  return { kind: "custom", profile: parseProfile(text, `\`${value}\``), source: value };
+}
+
+/**
+ * `seccomp=PATH` as docker's CLI sends it: the profile's content, compacted, checked first. The
+ * container then keeps its filter when the file changes or goes (a restart, `box start` from
+ * another directory), and inspect shows it, as docker's does.
+ */
+export function inlineSeccompOption(option: string): string {
+  const m = /^seccomp[=:]([\s\S]*)$/.exec(option);
+  const value = m?.[1];
+  if (value === undefined || value === "unconfined" || value === "" || value.trimStart().startsWith("{")) return option;
+  const text = readProfile(value);
+  parseProfile(text, `\`${value}\``);
+  return `seccomp=${JSON.stringify(JSON.parse(text))}`;
 }
 
 let kernelRelease: string | undefined;

@@ -10,7 +10,10 @@ import { parseSeccompOption, seccompFilter } from "../../../core/runtime/seccomp
 import { parseProfile, type Profile } from "../../../core/runtime/seccomp/profile.ts";
 import { I386_SYSCALLS, X86_64_SYSCALLS } from "../../../core/runtime/seccomp/syscalls.ts";
 import { DEFAULT_CAPABILITIES } from "../../../core/runtime/caps.ts";
-import { parseSecurityOpts } from "../../../core/runtime/options.ts";
+import { inlineSecurityOpts, parseSecurityOpts } from "../../../core/runtime/options.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const AUDIT_ARCH_X86_64 = 0xc000003e;
 const AUDIT_ARCH_I386 = 0x40000003;
@@ -236,5 +239,21 @@ describe("custom profiles", () => {
     expect(parseSeccompOption('{"defaultAction":"SCMP_ACT_LOG"}').kind).toBe("custom");
     expect(() => parseSecurityOpts(["seccomp=/no/such:file.json"])).toThrow("cannot read `/no/such:file.json`");
     expect(() => parseSecurityOpts(["apparmor=x"])).toThrow("unsupported option `apparmor=x`");
+  });
+
+  test("a profile's path is replaced by its checked, compacted content, as docker's CLI sends it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "box-seccomp-unit-"));
+    try {
+      const path = join(dir, "p.json");
+      writeFileSync(path, '{\n  "defaultAction": "SCMP_ACT_ALLOW",\n  "syscalls": []\n}\n');
+      expect(inlineSecurityOpts(["no-new-privileges", `seccomp=${path}`, "seccomp=unconfined"])).toEqual([
+        "no-new-privileges", 'seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}', "seccomp=unconfined",
+      ]);
+      expect(parseSecurityOpts(inlineSecurityOpts([`seccomp=${path}`])).seccomp.kind).toBe("custom");
+      writeFileSync(path, '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdri"],"action":"SCMP_ACT_ERRNO"}]}');
+      expect(() => inlineSecurityOpts([`seccomp=${path}`])).toThrow(`seccomp profile \`${path}\`: syscalls.0: unknown syscall \`mkdri\``);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
