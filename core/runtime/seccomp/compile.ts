@@ -1,9 +1,9 @@
 /**
  * A seccomp profile compiled to a classic BPF program for x86_64 (and its i386 ABI), the program
- * the shim hands to the kernel. The dispatch on the syscall number is a binary search over ranges of numbers that
- * share one outcome (most allowed syscalls sit in long runs), so a filter of docker's profile
- * decides any syscall after about eight comparisons; syscalls with argument conditions jump to a
- * small handler of their own.
+ * the shim hands to the kernel. The dispatch on the syscall number is a binary search over
+ * ranges of numbers that share one outcome (most allowed syscalls sit in long runs), so a filter
+ * of docker's profile decides any syscall after about seven comparisons; syscalls with argument
+ * conditions jump to a small handler of their own.
  */
 import { BoxError } from "../../errors.ts";
 import type { Action, ArgCondition, Profile, Rule, RuleFilter } from "./profile.ts";
