@@ -23,10 +23,20 @@ const SUBCOMMANDS: Record<string, [string, () => Promise<Command>]> = {
   diff: ["Inspect changes to files or directories on a container's filesystem", () => import("./diff.ts").then((m) => m.default)],
   cp: ["Copy files/folders between a container and the local filesystem", () => import("./cp.ts").then((m) => m.default)],
   prune: ["Remove all stopped containers", () => import("./container-prune.ts").then((m) => m.default)],
+  create: ["Create a new container", () => import("./create.ts").then((m) => m.default)],
+  attach: ["Attach local standard input, output, and error streams to a running container", () => import("./attach.ts").then((m) => m.default)],
+  top: ["Display the running processes of a container", () => import("./top.ts").then((m) => m.default)],
+  port: ["List port mappings or a specific mapping for the container", () => import("./port.ts").then((m) => m.default)],
+  stats: ["Display a live stream of container(s) resource usage statistics", () => import("./stats.ts").then((m) => m.default)],
+  update: ["Update the resource limits of one or more containers", () => import("./update.ts").then((m) => m.default)],
+  export: ["Export a container's filesystem as a tar archive", () => import("./export.ts").then((m) => m.default)],
+  commit: ["Create a new image from a container's changes", () => import("./commit.ts").then((m) => m.default)],
+  checkpoint: ["Checkpoint one or more running containers (CRIU)", () => import("./checkpoint.ts").then((m) => m.default)],
+  restore: ["Restore one or more containers from a checkpoint (CRIU)", () => import("./restore.ts").then((m) => m.default)],
 };
 
 function help(): string {
-  const rows = Object.entries(SUBCOMMANDS).filter(([n]) => n !== "list").map(([n, [s]]) => `  ${n.padEnd(10)}${s}`);
+  const rows = Object.entries(SUBCOMMANDS).filter(([n]) => n !== "list").map(([n, [s]]) => `  ${n.padEnd(12)}${s}`);
   return `Usage:  box container COMMAND\n\nManage containers\n\nCommands:\n${rows.join("\n")}\n\nRun 'box container COMMAND --help' for more information on a command.\n`;
 }
 

@@ -14,4 +14,7 @@ export default commandGroup("image", "Manage images", {
   push: ["Upload an image to a registry", () => import("./push.ts").then((m) => m.default)],
   tag: ["Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", () => import("./tag.ts").then((m) => m.default)],
   history: ["Show the history of an image", () => import("./history.ts").then((m) => m.default)],
+  save: ["Save one or more images to a tar archive", () => import("./save.ts").then((m) => m.default)],
+  load: ["Load an image from a tar archive or STDIN", () => import("./load.ts").then((m) => m.default)],
+  import: ["Import the contents from a tarball to create a filesystem image", () => import("./import.ts").then((m) => m.default)],
 }, ["list"]);

@@ -3,6 +3,7 @@ import { BoxError } from "../../core/errors.ts";
 import { parsePullPolicy, resolveRunImage } from "../../core/image/run-image.ts";
 import { createContainer, runContainer, type RunOptions } from "../../core/runtime/run.ts";
 import { parseRestartPolicy } from "../../core/runtime/restart-policy.ts";
+import { inlineSecurityOpts } from "../../core/runtime/options.ts";
 import { mark } from "../../core/trace.ts";
 import type { ShimHandle } from "../../core/runtime/shim.ts";
 import { isatty } from "../../core/terminal.ts";
@@ -11,7 +12,7 @@ import { exitCommand, pathsFor, type GlobalOptions } from "../context.ts";
 import type { Command } from "./index.ts";
 import { err, out } from "../render/output.ts";
 import { LayerProgress } from "../render/progress.ts";
-import { parseResources } from "../../core/runtime/resources.ts";
+import { parseResources, rootlessLimitsNotice } from "../../core/runtime/resources.ts";
 import { RESOURCE_FLAGS, resourceFlags } from "./update.ts";
 
 export const RUN_FLAGS: FlagTable = {
@@ -37,7 +38,7 @@ export const RUN_FLAGS: FlagTable = {
   interactive: { type: "boolean", short: "i", description: "Keep STDIN open even if not attached" },
   mount: { type: "list", description: "Attach a filesystem mount to the container" },
   name: { type: "string", description: "Assign a name to the container" },
-  network: { type: "string", description: "Connect a container to a network (bridge, NAME, none, host, pasta, slirp4netns)", default: "default" },
+  network: { type: "string", description: "Connect a container to a network (bridge, NAME, none, host, pasta, slirp4netns, container:NAME)", default: "default" },
   net: { type: "string", description: "Alias of --network", hidden: true },
   privileged: { type: "boolean", description: "Give extended privileges to this container" },
   "read-only": { type: "boolean", description: "Mount the container's root filesystem as read only" },
@@ -45,7 +46,7 @@ export const RUN_FLAGS: FlagTable = {
   restart: { type: "string", description: "Restart policy when the container exits (no, on-failure[:N], always, unless-stopped)", default: "no" },
   rm: { type: "boolean", description: "Automatically remove the container when it exits" },
   rootfs: { type: "string", description: "Run from this root filesystem directory instead of an image" },
-  "security-opt": { type: "list", description: "Security options (no-new-privileges)" },
+  "security-opt": { type: "list", description: "Security options (no-new-privileges, seccomp=unconfined|PROFILE.json)" },
   tmpfs: { type: "list", description: "Mount a tmpfs directory" },
   tty: { type: "boolean", short: "t", description: "Allocate a pseudo-TTY" },
   user: { type: "string", short: "u", description: "Username or UID (format: <name|uid>[:<group|gid>])" },
@@ -94,7 +95,8 @@ export async function runOrCreate(argv: string[], globals: GlobalOptions, create
     }
     const tty = flags.tty as boolean;
     const interactive = flags.interactive as boolean;
-    if (tty && interactive && !isatty(0)) {
+    // Only a container run in the foreground reads this terminal; -d and create leave it to attach.
+    if (tty && interactive && !create && !flags.detach && !isatty(0)) {
       throw new BoxError("E_INVALID_INPUT", "the input device is not a TTY", { hint: "drop -t, or run box from a terminal" });
     }
     // Checked before anything is resolved or created: a bad limit costs nothing.
@@ -145,7 +147,7 @@ export async function runOrCreate(argv: string[], globals: GlobalOptions, create
       privileged: flags.privileged as boolean,
       capAdd: flags["cap-add"] as string[],
       capDrop: flags["cap-drop"] as string[],
-      securityOpt: flags["security-opt"] as string[],
+      securityOpt: inlineSecurityOpts(flags["security-opt"] as string[]),
       restart: parseRestartPolicy(flags.restart as string),
       ...(resources ? { resources } : {}),
     };
@@ -156,6 +158,10 @@ export async function runOrCreate(argv: string[], globals: GlobalOptions, create
       out(`${createContainer(paths, image, options).record.config.id}\n`);
       return 0;
     }
+    // A rootless user at a terminal is told once (core remembers) which limits their containers
+    // cannot have; a script's stderr stays the container's own.
+    const note = resources || flags.cgroups === "disabled" || !isatty(2) ? undefined : rootlessLimitsNotice(paths);
+    if (note) err(`box: note: ${note}\n`);
     return await runContainer(paths, image, options, { forwardSignals: signalForwarder(tty || interactive), started: flags.detach ? ({ id }) => out(`${id}\n`) : undefined }, (id) => exitCommand(globals, paths, id));
 }
 

@@ -19,6 +19,7 @@ import { createContainerCgroups, removeCgroupsOf } from "./cgroups.ts";
 import { oomKilled } from "./cgroups/layout.ts";
 import { containerDirs, namesDir, type ContainerDirs } from "./container-dirs.ts";
 import { networkHooks } from "../network/hook.ts";
+import { joinSharedNetwork, sharedNetworkOf } from "../network/share.ts";
 import { hostsFile, parseAddHost, resolvConf } from "./etc.ts";
 import { isMapped, rootlessMaps } from "./idmap.ts";
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag } from "./mounts.ts";
@@ -27,6 +28,7 @@ import {
   DEFAULT_PATH, mergeEnv, parseEnvFlag, parseNetwork, parseSecurityOpts, readEnvFile, resolveMounts,
   type RunnableImage, type RunOptions,
 } from "./options.ts";
+import { attachSocketPath } from "./attach.ts";
 import { buildPlan } from "./plan.ts";
 import { applyResources, refuseLimits } from "./resources.ts";
 import { startShim, type ShimHandle } from "./shim.ts";
@@ -198,11 +200,11 @@ export async function startContainer(paths: BoxPaths, record: ContainerRecord, s
     undo.push(async () => {
       if (!planSent) await handle.abort();
     });
-    // Rootless users get no cgroup delegation on this kind of host; their containers share the
-    // invoking session's cgroup (as podman's do without systemd delegation).
+    // Rootless containers get groups only in a cgroup2 subtree delegated to the user; without
+    // one they share the invoking session's group (as podman's do), and asked-for limits are errors.
     if (paths.rootless) refuseLimits(opts.resources, "rootless");
     if (cgroupsMode === "disabled") refuseLimits(opts.resources, "disabled");
-    const cgroups = paths.rootless || cgroupsMode === "disabled" ? { dirs: [], procs: [] } : createContainerCgroups(id);
+    const cgroups = cgroupsMode === "disabled" ? { dirs: [], procs: [] } : createContainerCgroups(id);
     // Before the shim's abort in the LIFO undo: a group is removable only once the shim that
     // joined it has exited.
     undo.splice(undo.length - 1, 0, () => removeCgroupsOf(cgroups.dirs));
@@ -215,13 +217,14 @@ export async function startContainer(paths: BoxPaths, record: ContainerRecord, s
     const network = parseNetwork(opts.network);
     // Networking (bridge, pasta, slirp4netns): set up by a hook while the shim holds the process.
     const networkSetup = networkHooks(paths, opts);
+    const sharedNetwork = sharedNetworkOf(paths, opts);
     const userMounts = [...opts.volumes.map(parseVolumeFlag), ...opts.tmpfs.map(parseTmpfsFlag), ...opts.mounts.map(parseMountFlag)];
     const security = parseSecurityOpts(opts.securityOpt);
     const envFromFiles = opts.envFiles.flatMap(readEnvFile);
     const envFromFlags = opts.env.map((e) => parseEnvFlag(e)).filter((e): e is string => e !== undefined);
     const topLayer = config.layers[0] as string;
     const user = resolveUser(topLayer, opts.user ?? (image.user || undefined));
-    const hostname = opts.hostname ?? (network === "host" ? readFileSync("/proc/sys/kernel/hostname", "utf8").trim() : id.slice(0, 12));
+    const hostname = opts.hostname ?? sharedNetwork?.hostname ?? (network === "host" ? readFileSync("/proc/sys/kernel/hostname", "utf8").trim() : id.slice(0, 12));
     const userns = paths.rootless ? rootlessMaps(getuid(), getgid()) : undefined;
     if (userns && !isMapped(userns.uidRanges, user.uid)) {
       throw new BoxError("E_PERMISSION", `user ${user.uid} does not exist in this rootless container's user namespace`, {
@@ -255,7 +258,7 @@ export async function startContainer(paths: BoxPaths, record: ContainerRecord, s
       rootfs: { lower: config.layers, upper: dirs.upper, work: dirs.work, merged: dirs.merged, volatile: ephemeral },
       readonly: opts.readOnly,
       mounts,
-      etc: { hostname: dirs.hostname, hosts: dirs.hosts, resolvConf: dirs.resolvConf },
+      etc: { hostname: dirs.hostname, hosts: sharedNetwork?.hosts ?? dirs.hosts, resolvConf: sharedNetwork?.resolvConf ?? dirs.resolvConf },
       hostname,
       network,
       ...(userns ? { userns } : {}),
@@ -271,14 +274,22 @@ export async function startContainer(paths: BoxPaths, record: ContainerRecord, s
         groups: userns?.kind === "single" ? [] : user.groups,
         caps: processCaps(caps, user.uid, currentBoundingSet()),
         noNewPrivileges: security.noNewPrivileges,
+        seccomp: security.seccomp,
         ...(opts.tty ? { tty: opts.tty } : {}),
-        interactive: !start.detach && interactive,
+        // Detached, the monitor gives an interactive container a stdin that `box attach` feeds.
+        interactive,
         init: opts.init,
       },
     };
     const plan = buildPlan(spec);
     if (userns?.kind === "single") plan.ops = plan.ops.filter((o) => o.op !== "groups");
-    if (start.detach) plan.header.detach = { log: dirs.log, exitFile: dirs.exitFile, exitCommand: start.exitCommand?.argv ?? [] };
+    if (sharedNetwork) joinSharedNetwork(plan, sharedNetwork, paths.rootless);
+    if (start.detach) {
+      plan.header.detach = {
+        log: dirs.log, exitFile: dirs.exitFile, exitCommand: start.exitCommand?.argv ?? [],
+        attach: { socket: attachSocketPath(dirs), stdin: interactive },
+      };
+    }
     const hooks = [...(start.hooks ?? []), ...networkSetup];
     if (hooks.length > 0) plan.header.hold = true;
     handle.sendPlan(encodePlan(plan));

@@ -224,9 +224,13 @@ function stagingName(path: string): string {
 
 /** Run `fn` with `cleanup` also run if SIGINT or SIGTERM ends the process meanwhile. */
 async function removingOnSignal<T>(cleanup: () => void, fn: () => Promise<T>): Promise<T> {
+  // The signal is raised again once no handler is left, so box ends as the signal meant (128+N
+  // to the shell) without core deciding how the process exits.
   const onSignal = (signal: NodeJS.Signals): void => {
     cleanup();
-    process.exit(128 + (signal === "SIGINT" ? 2 : 15));
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    process.kill(process.pid, signal);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
