@@ -26,7 +26,7 @@ const command: Command = {
     const paths = pathsFor(globals);
     const signal = parseSignal(flags.signal as string);
     return forEach(positionals, async (ref) => {
-      killContainer(findContainer(paths, ref), signal);
+      await killContainer(findContainer(paths, ref), signal);
       out(`${ref}\n`);
     }, (line) => err(`box: ${line}\n`));
   },

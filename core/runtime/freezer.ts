@@ -47,6 +47,21 @@ async function setFrozen(r: ContainerRecord, freeze: boolean): Promise<void> {
   throw new BoxError("E_INTERNAL", `the kernel did not ${freeze ? "freeze" : "thaw"} container ${r.config.name} within a second`);
 }
 
+/**
+ * Let a signal just sent to a paused container reach it: a v1-frozen task does not act on even
+ * SIGKILL until thawed (docker thaws a paused container it kills, too). Best effort: a group
+ * already gone has nothing left to thaw.
+ */
+export async function thawAfterSignal(r: ContainerRecord): Promise<void> {
+  if (r.state.status !== "paused") return;
+  try {
+    await setFrozen(r, false);
+  } catch {
+    return;
+  }
+  saveState(r.dirs, { ...r.state, status: "running" });
+}
+
 export async function pauseContainer(r: ContainerRecord): Promise<void> {
   if (!isRunning(r)) throw new BoxError("E_BAD_STATE", `container ${r.config.name} is not running`);
   if (r.state.status === "paused") throw new BoxError("E_BAD_STATE", `container ${r.config.name} is already paused`);

@@ -11,6 +11,7 @@ import { cgroupDirsOf, removeCgroupsOf } from "./cgroups.ts";
 import { oomKilled } from "./cgroups/layout.ts";
 import { removeContainerFiles } from "./run.ts";
 import { teardownNetwork } from "../network/hook.ts";
+import { thawAfterSignal } from "./freezer.ts";
 
 function alive(r: ContainerRecord): boolean {
   const s = r.state;
@@ -21,7 +22,7 @@ export function isRunning(r: ContainerRecord): boolean {
   return alive(r);
 }
 
-export function killContainer(r: ContainerRecord, signal: number): void {
+export async function killContainer(r: ContainerRecord, signal: number): Promise<void> {
   if (!alive(r)) {
     throw new BoxError("E_BAD_STATE", `cannot kill container ${r.config.name}: container is not running`, { hint: "start it first with box start" });
   }
@@ -29,6 +30,7 @@ export function killContainer(r: ContainerRecord, signal: number): void {
   if (!sendSignal(r.state.pid as number, signal)) {
     throw new BoxError("E_PERMISSION", `cannot send signal ${signal} to container ${r.config.name}`);
   }
+  await thawAfterSignal(r);
 }
 
 /** Wait until the container's process is gone; false when `timeoutMs` passed first. */
@@ -62,6 +64,7 @@ export async function stopContainer(paths: BoxPaths, r: ContainerRecord, timeout
   saveState(r.dirs, { ...r.state, stoppedByUser: true });
   if (!alive(r)) return;
   sendSignal(r.state.pid as number, stopSignal);
+  await thawAfterSignal(r);
   if (!(await waitForExit(r, timeoutSec * 1000))) {
     sendSignal(r.state.pid as number, 9);
     await waitForExit(r, 10000);
@@ -84,6 +87,7 @@ export async function removeContainer(paths: BoxPaths, r: ContainerRecord, force
       });
     }
     sendSignal(r.state.pid as number, 9);
+    await thawAfterSignal(r);
     await waitForExit(r, 10000);
   }
   await removeCgroupsOf(cgroupDirsOf(r.config.id));

@@ -100,6 +100,28 @@ for (const kind of ["root", "rootless"] as const) {
       await box(env, ["rm", "-f", "frozen"]);
     });
 
+    test.skipIf(kind === "rootless")("a paused container is stopped, killed and removed with -f, its process gone each time (root only: needs the freezer)", async () => {
+      const pidAlive = (pid: string): boolean => existsSync(`/proc/${pid.trim()}`);
+      // The TERM trap's exit code shows the stop signal itself reached the thawed process.
+      await box(env, ["run", "-d", "--name", "pstop", "base", "sh", "-c", "trap 'exit 3' TERM; while :; do sleep 0.1; done"]);
+      await box(env, ["pause", "pstop"]);
+      expect((await box(env, ["stop", "-t", "5", "pstop"])).code).toBe(0);
+      expect((await box(env, ["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "pstop"])).stdout).toBe("exited 3\n");
+
+      await box(env, ["run", "-d", "--name", "pkill", "base", "sleep", "60"]);
+      await box(env, ["pause", "pkill"]);
+      expect((await box(env, ["kill", "pkill"])).code).toBe(0);
+      expect((await box(env, ["wait", "pkill"])).stdout).toBe("137\n");
+
+      await box(env, ["run", "-d", "--name", "prm", "base", "sleep", "60"]);
+      const pid = (await box(env, ["inspect", "--format", "{{.State.Pid}}", "prm"])).stdout;
+      await box(env, ["pause", "prm"]);
+      expect((await box(env, ["rm", "-f", "prm"])).code).toBe(0);
+      expect(pidAlive(pid)).toBe(false);
+      expect((await box(env, ["inspect", "prm"])).code).toBe(1);
+      await box(env, ["rm", "pstop", "pkill"]);
+    });
+
     test("restart gives a running container a new process; container prune removes the stopped", async () => {
       await box(env, ["run", "-d", "--name", "re", "base", "sleep", "60"]);
       const pid1 = (await box(env, ["inspect", "--format", "{{.State.Pid}}", "re"])).stdout;
