@@ -3,7 +3,7 @@ import { BoxError } from "../../core/errors.ts";
 import {
   connectContainer, createNetworkChecked, disconnectContainer, findNetwork, inspectNetwork, listNetworks, pruneNetworks, removeNetwork,
 } from "../../core/network/manage.ts";
-import { runProxy } from "../../core/network/proxy.ts";
+import { runProxy } from "../../core/network/proxy-server.ts";
 import { findContainer } from "../../core/state/containers.ts";
 import { parseFlags, renderHelp, type FlagTable } from "../args.ts";
 import { pathsFor, type GlobalOptions } from "../context.ts";

@@ -5,7 +5,6 @@
  * pasta is missing or cannot run. Both outlive box; box stops them when the container goes.
  */
 import { existsSync, rmSync } from "node:fs";
-import { connect } from "node:net";
 import { BoxError } from "../errors.ts";
 import { isProcessState } from "../state/containers.ts";
 import type { PortMapping } from "./pool.ts";
@@ -66,7 +65,9 @@ export function stopHelper(pid: number, startTime: string | undefined): void {
 }
 
 /** One request to slirp4netns's API socket; it answers once and closes the connection. */
-function slirpRequest(socket: string, request: unknown): Promise<{ return?: unknown; error?: { desc?: string } }> {
+async function slirpRequest(socket: string, request: unknown): Promise<{ return?: unknown; error?: { desc?: string } }> {
+  // Loaded here, not at the top: node:net costs every `box run` a few milliseconds to load.
+  const { connect } = await import("node:net");
   return new Promise((resolve, reject) => {
     let text = "";
     const s = connect({ path: socket }, () => s.write(JSON.stringify(request)));

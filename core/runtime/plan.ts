@@ -13,6 +13,7 @@ import { helperArgs, isMapped, mapText } from "./idmap.ts";
 import { seccompFilter } from "./seccomp/index.ts";
 import { mark } from "../trace.ts";
 import type { ContainerSpec, ResolvedMount } from "./spec.ts";
+import { CGROUP_ROOT } from "./cgroups/cgroupfs.ts";
 
 /** What docker and podman hide from /proc and /sys (moby's oci/defaults.go). */
 export const MASKED_PATHS = [
@@ -96,6 +97,37 @@ function sysOp(spec: ContainerSpec): ShimOp {
   return { op: "mount", source: "sysfs", target: "sys", fstype: "sysfs", flags, data: "", kind: "dir", optional: false };
 }
 
+/**
+ * /sys/fs/cgroup as docker lays it out: each hierarchy mounted anew, read-only unless privileged,
+ * inside the container's cgroup namespace (so its own group is the root it sees), on a tmpfs made
+ * read-only after the pivot (cgroupTmpfsReadonly). v1 hierarchies cannot be mounted from a user namespace: a rootless
+ * container binds the host's tree instead, as podman's do.
+ */
+function cgroupOps(spec: ContainerSpec): ShimOp[] {
+  const layout = spec.cgroupfs;
+  if (!layout) return [];
+  const rel = CGROUP_ROOT.slice(1);
+  const flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (spec.privileged ? 0 : MS_RDONLY);
+  if (spec.userns) {
+    // With the host's network, /sys itself is the host's, cgroups included (sysOp).
+    if (spec.network === "host") return [];
+    return [{ op: "mount", source: CGROUP_ROOT, target: rel, fstype: "", flags: MS_BIND | MS_REC | flags, data: "", kind: "dir", optional: true }];
+  }
+  if (layout.unified) return [{ op: "mount", source: "cgroup2", target: rel, fstype: "cgroup2", flags, data: "", kind: "dir", optional: false }];
+  if (layout.mounts.length === 0) return [];
+  const ops: ShimOp[] = [
+    { op: "mount", source: "tmpfs", target: rel, fstype: "tmpfs", flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: "mode=755,size=64k", kind: "dir", optional: false },
+  ];
+  for (const m of layout.mounts) ops.push({ op: "mount", source: "cgroup", target: `${rel}/${m.name}`, fstype: m.fstype, flags, data: m.data, kind: "dir", optional: false });
+  for (const l of layout.links) ops.push({ op: "symlink", target: l.target, path: `${rel}/${l.name}` });
+  return ops;
+}
+
+function cgroupTmpfsReadonly(spec: ContainerSpec): boolean {
+  const layout = spec.cgroupfs;
+  return !spec.privileged && !spec.userns && layout !== undefined && !layout.unified && layout.mounts.length > 0;
+}
+
 function userMountOp(m: ResolvedMount): ShimOp {
   if (m.type === "tmpfs") {
     const flags = MS_NOSUID | MS_NODEV | (m.exec ? 0 : MS_NOEXEC) | (m.readonly ? MS_RDONLY : 0);
@@ -141,6 +173,7 @@ export function buildPlan(spec: ContainerSpec): ShimPlan {
     { op: "root", path: root },
     { op: "mount", source: "proc", target: "proc", fstype: "proc", flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: "", kind: "dir", optional: false },
     sysOp(spec),
+    ...cgroupOps(spec),
     ...devOps(spec),
     { op: "mount", source: spec.etc.hostname, target: "etc/hostname", fstype: "", flags: MS_BIND, data: "", kind: "file", optional: false },
     { op: "mount", source: spec.etc.hosts, target: "etc/hosts", fstype: "", flags: MS_BIND, data: "", kind: "file", optional: false },
@@ -151,6 +184,8 @@ export function buildPlan(spec: ContainerSpec): ShimPlan {
   for (const m of userMounts) ops.push(userMountOp(m));
   if (spec.readonly) ops.push({ op: "remount-ro", path: root });
   ops.push({ op: "pivot", path: root });
+  // Resolved in the container's root now, whatever its /sys leads to.
+  if (cgroupTmpfsReadonly(spec)) ops.push({ op: "remount-ro", path: CGROUP_ROOT });
   if (!spec.privileged) {
     for (const p of MASKED_PATHS) ops.push({ op: "mask", path: p });
     for (const p of READONLY_PATHS) ops.push({ op: "readonly", path: p });

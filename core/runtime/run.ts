@@ -16,7 +16,8 @@ import { removeTree } from "../state/remove.ts";
 import { mark } from "../trace.ts";
 import { currentBoundingSet, processCaps, resolveCapabilities } from "./caps.ts";
 import { createContainerCgroups, removeCgroupsOf } from "./cgroups.ts";
-import { oomKilled } from "./cgroups/layout.ts";
+import { mountedHierarchies, oomKilled } from "./cgroups/layout.ts";
+import { cgroupfsLayout } from "./cgroups/cgroupfs.ts";
 import { containerDirs, namesDir, type ContainerDirs } from "./container-dirs.ts";
 import { networkHooks } from "../network/hook.ts";
 import { joinSharedNetwork, sharedNetworkOf } from "../network/share.ts";
@@ -264,6 +265,7 @@ export async function startContainer(paths: BoxPaths, record: ContainerRecord, s
       ...(userns ? { userns } : {}),
       privileged: opts.privileged,
       cgroupns: true,
+      cgroupfs: cgroupfsLayout(mountedHierarchies()),
       process: {
         args,
         env,

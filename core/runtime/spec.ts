@@ -6,6 +6,7 @@
 import type { ProcessCaps } from "./caps.ts";
 import type { UserNamespaceMaps } from "./idmap.ts";
 import type { SeccompChoice } from "./seccomp/index.ts";
+import type { CgroupfsLayout } from "./cgroups/cgroupfs.ts";
 
 export type NetworkMode = "none" | "host";
 
@@ -47,6 +48,8 @@ export interface ContainerSpec {
   userns?: UserNamespaceMaps;
   privileged: boolean;
   cgroupns: boolean;
+  /** The host's cgroup hierarchies to show at /sys/fs/cgroup; none mounted when absent. */
+  cgroupfs?: CgroupfsLayout;
   process: {
     args: string[];
     env: string[];

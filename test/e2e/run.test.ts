@@ -108,6 +108,28 @@ for (const kind of ["root", "rootless"] as const) {
       }
     });
 
+    test("/sys/fs/cgroup shows the host's hierarchies, read-only; root's are the container's own groups", async () => {
+      const host = readdirSync("/sys/fs/cgroup").sort();
+      const r = await sh(env, [
+        "ls /sys/fs/cgroup | tr '\\n' ' '; echo",
+        "touch /sys/fs/cgroup/x 2>&1 | grep -o 'Read-only file system'",
+        // Rootless, the bound hierarchies are the host's and refuse the user (EACCES) rather than EROFS.
+        "mkdir /sys/fs/cgroup/memory/x 2>/dev/null && echo created || echo refused",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.max 2>/dev/null",
+        "cat /sys/fs/cgroup/pids/cgroup.procs /sys/fs/cgroup/cgroup.procs 2>/dev/null | grep -c .",
+      ].join("; "), ["--memory", "64m"].filter(() => kind === "root"));
+      const [names, rofs, rofs2, limit, procs] = r.stdout.split("\n");
+      expect(names?.trim().split(" ").sort()).toEqual(host);
+      expect([rofs, rofs2]).toEqual(["Read-only file system", "refused"]);
+      if (kind === "root") {
+        // The limit and the processes are the container's: the cgroup namespace is the mount's root.
+        expect(limit).toBe("67108864");
+        expect(procs).toBe("3");
+      }
+      const privileged = await sh(env, "mkdir /sys/fs/cgroup/pids/sub && rmdir /sys/fs/cgroup/pids/sub && echo writable", ["--privileged"].filter(() => kind === "root"));
+      if (kind === "root") expect(privileged.stdout).toBe("writable\n");
+    });
+
     test("the root filesystem is a fresh writable layer; the image is untouched", async () => {
       const r = await sh(env, "echo data > /created && cat /created");
       expect(r.stdout).toBe("data\n");

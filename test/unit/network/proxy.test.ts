@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createSocket } from "node:dgram";
 import { connect, createServer, type Server } from "node:net";
-import { runProxy } from "../../../core/network/proxy.ts";
+import { runProxy } from "../../../core/network/proxy-server.ts";
 
 let tcpServer: Server;
 let udpEcho: { port: number; close(): void };

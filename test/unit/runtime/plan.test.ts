@@ -7,6 +7,7 @@ import { CLONE_NEWNET, CLONE_NEWUSER, MS_BIND, MS_RDONLY } from "../../../ffi/co
 import { encodeCgroups, encodePlan, frame, parseStatusLine, type ShimOp } from "../../../ffi/shim-protocol.ts";
 import { buildPlan, MASKED_PATHS, overlayData } from "../../../core/runtime/plan.ts";
 import type { ContainerSpec } from "../../../core/runtime/spec.ts";
+import { cgroupfsLayout } from "../../../core/runtime/cgroups/cgroupfs.ts";
 
 function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
   return {
@@ -147,5 +148,57 @@ describe("shim protocol", () => {
       kind: "error", exitCode: 127, opIndex: 40, errno: 2, message: "exec `x`: no such file or directory",
     });
     expect(parseStatusLine("garbage")).toBeUndefined();
+  });
+});
+
+describe("/sys/fs/cgroup in the plan", () => {
+  const hybrid = cgroupfsLayout([
+    { mountpoint: "/sys/fs/cgroup/cpu,cpuacct", controllers: "cpu,cpuacct" },
+    { mountpoint: "/sys/fs/cgroup/systemd", controllers: "xattr,name=systemd" },
+    { mountpoint: "/sys/fs/cgroup/unified", controllers: "cgroup2" },
+    // The same hierarchy mounted elsewhere is not part of the layout.
+    { mountpoint: "/var/lib/x/rootfs/sys/fs/cgroup/memory", controllers: "memory" },
+    { mountpoint: "/sys/fs/cgroup/cpu,cpuacct", controllers: "cpu,cpuacct" },
+  ], () => [{ name: "cpu", target: "cpu,cpuacct" }, { name: "cpuacct", target: "cpu,cpuacct" }, { name: "gone", target: "net_cls" }]);
+
+  test("the layout keeps each hierarchy once, by its name under /sys/fs/cgroup; a pure cgroup2 host is one mount", () => {
+    expect(hybrid).toEqual({
+      unified: false,
+      mounts: [
+        { name: "cpu,cpuacct", fstype: "cgroup", data: "cpu,cpuacct" },
+        { name: "systemd", fstype: "cgroup", data: "xattr,name=systemd" },
+        { name: "unified", fstype: "cgroup2", data: "" },
+      ],
+      links: [{ name: "cpu", target: "cpu,cpuacct" }, { name: "cpuacct", target: "cpu,cpuacct" }],
+    });
+    expect(cgroupfsLayout([{ mountpoint: "/sys/fs/cgroup", controllers: "cgroup2" }]).unified).toBe(true);
+  });
+
+  test("root: a tmpfs, each hierarchy read-only on it, the tmpfs made read-only after the pivot; privileged leaves both writable", () => {
+    const list = ops(spec({ cgroupfs: hybrid }));
+    const tmpfs = index(list, (o) => o.op === "mount" && o.target === "sys/fs/cgroup");
+    const cpu = list.find((o) => o.op === "mount" && o.target === "sys/fs/cgroup/cpu,cpuacct");
+    expect(tmpfs).toBeGreaterThan(index(list, (o) => o.op === "mount" && o.target === "sys"));
+    expect(cpu).toMatchObject({ fstype: "cgroup", data: "cpu,cpuacct" });
+    expect(cpu?.op === "mount" && (cpu.flags & MS_RDONLY)).toBe(MS_RDONLY);
+    expect(list).toContainEqual({ op: "symlink", target: "cpu,cpuacct", path: "sys/fs/cgroup/cpu" });
+    const ro = index(list, (o) => o.op === "remount-ro" && o.path === "/sys/fs/cgroup");
+    expect(ro).toBeGreaterThan(index(list, (o) => o.op === "pivot"));
+
+    const privileged = ops(spec({ privileged: true, cgroupfs: hybrid }));
+    const pcpu = privileged.find((o) => o.op === "mount" && o.target === "sys/fs/cgroup/cpu,cpuacct");
+    expect(pcpu?.op === "mount" && (pcpu.flags & MS_RDONLY)).toBe(0);
+    expect(index(privileged, (o) => o.op === "remount-ro")).toBe(-1);
+  });
+
+  test("rootless binds the host's tree (v1 cannot be mounted in a user namespace), and nothing with the host's /sys", () => {
+    const userns = { kind: "single" as const, uidRanges: [{ inside: 0, outside: 1000, count: 1 }], gidRanges: [{ inside: 0, outside: 1000, count: 1 }] };
+    const list = ops(spec({ userns, cgroupfs: hybrid }));
+    const bind = list.filter((o) => o.op === "mount" && o.target.startsWith("sys/fs/cgroup"));
+    expect(bind).toHaveLength(1);
+    expect(bind[0]).toMatchObject({ source: "/sys/fs/cgroup", fstype: "", optional: true });
+    expect(bind[0]?.op === "mount" && (bind[0].flags & MS_BIND)).toBe(MS_BIND);
+    const host = ops(spec({ userns, network: "host", cgroupfs: hybrid }));
+    expect(host.filter((o) => o.op === "mount" && o.target.startsWith("sys/fs/cgroup"))).toHaveLength(0);
   });
 });
