@@ -7,6 +7,8 @@ import { pathsFor } from "../context.ts";
 import type { Command } from "./index.ts";
 import { reportFailure } from "../render/error.ts";
 import { out } from "../render/output.ts";
+import { ask } from "../render/prompt.ts";
+import { isatty } from "../../core/terminal.ts";
 
 const FLAGS: FlagTable = {
   username: { type: "string", short: "u", description: "Username" },
@@ -26,14 +28,20 @@ const command: Command = {
       return 0;
     }
     if (positionals.length > 1) throw new BoxError("E_INVALID_INPUT", "\"box login\" accepts at most 1 argument", { hint: "usage: box login [OPTIONS] [SERVER]" });
-    const username = flags.username as string | undefined;
+    let username = flags.username as string | undefined;
     let password = flags.password as string | undefined;
     if (flags["password-stdin"]) {
       if (password !== undefined) throw new BoxError("E_INVALID_INPUT", "--password and --password-stdin are mutually exclusive", { hint: "see 'box login --help'" });
+      if (!username) throw new BoxError("E_INVALID_INPUT", "--password-stdin needs a username", { hint: "give -u USER" });
       password = readFileSync(0, "utf8").replace(/\r?\n$/, "");
     }
+    // At a terminal, what is missing is asked for, as docker and podman do.
+    if ((!username || password === undefined) && isatty(0)) {
+      if (!username) username = (await ask("Username: ")).trim();
+      if (password === undefined) password = await ask("Password: ", true);
+    }
     if (!username || password === undefined) {
-      throw new BoxError("E_INVALID_INPUT", "box login needs a username and a password", { hint: "give -u USER with -p PASSWORD or --password-stdin" });
+      throw new BoxError("E_INVALID_INPUT", "box login needs a username and a password", { hint: "give -u USER with -p PASSWORD or --password-stdin, or run it at a terminal to be asked" });
     }
     try {
       await login(pathsFor(globals), positionals[0], { username, password }, { tlsVerify: flags["tls-verify"] as boolean, authfile: flags.authfile as string | undefined });

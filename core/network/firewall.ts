@@ -25,6 +25,7 @@ const TABLE_TEXT = `table inet box {
   set bridges { type ifname; }
   set internal { type ifname; }
   set internal_self { type ifname . ifname; }
+  set bridge_self { type ifname . ifname; }
   chain ports {
     ip6 daddr ::1 return
     meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @dnat4addr
@@ -44,8 +45,20 @@ const TABLE_TEXT = `table inet box {
     iifname . oifname @internal_self accept
     iifname @internal drop
     oifname @internal drop
+    iifname . oifname @bridge_self accept
+    iifname @bridges oifname @bridges ct status & dnat == 0 drop
   }
 }
+`;
+
+/**
+ * Networks are isolated from each other, as docker's are (its DOCKER-ISOLATION chains): what
+ * one bridge forwards to another is dropped, unless a published port DNAT'd it there. The
+ * bridge_self exception keeps a bridge's own traffic (seen with br_netfilter loaded) flowing.
+ */
+const ISOLATION = `add set inet box bridge_self { type ifname . ifname; }
+add rule inet box forward iifname . oifname @bridge_self accept
+add rule inet box forward iifname @bridges oifname @bridges ct status & dnat == 0 drop
 `;
 
 /**
@@ -61,6 +74,7 @@ const UPGRADES: { marker: string; script: string }[] = [
     marker: "internal_self",
     script: "add set inet box internal_self { type ifname . ifname; }\ninsert rule inet box forward iifname . oifname @internal_self accept\n",
   },
+  { marker: "bridge_self", script: `${ISOLATION}` },
 ];
 
 function nft(args: string[], stdin?: string): { ok: boolean; stderr: string } {
@@ -93,10 +107,10 @@ export function deleteTable(): void {
   nft(["delete", "table", "inet", "box"]);
 }
 
-/** Masquerade a network's subnets and guard its bridge; internal networks only get the guard. */
+/** Masquerade a network's subnets, guard and isolate its bridge; internal networks are not masqueraded. */
 export function addNetworkRules(bridge: string, subnets: string[], internal: boolean): void {
   ensureTable();
-  const cmds = [`add element ${TABLE} bridges { ${bridge} }`];
+  const cmds = [`add element ${TABLE} bridges { ${bridge} }`, `add element ${TABLE} bridge_self { ${bridge} . ${bridge} }`];
   if (internal) cmds.push(`add element ${TABLE} internal { ${bridge} }`, `add element ${TABLE} internal_self { ${bridge} . ${bridge} }`);
   else {
     for (const s of subnets) cmds.push(`add element ${TABLE} ${s.includes(":") ? "masq6" : "masq4"} { ${s} }`);
@@ -109,6 +123,7 @@ export function removeNetworkRules(bridge: string, subnets: string[]): void {
   nft(["delete", "element", "inet", "box", "bridges", `{ ${bridge} }`]);
   nft(["delete", "element", "inet", "box", "internal", `{ ${bridge} }`]);
   nft(["delete", "element", "inet", "box", "internal_self", `{ ${bridge} . ${bridge} }`]);
+  nft(["delete", "element", "inet", "box", "bridge_self", `{ ${bridge} . ${bridge} }`]);
   for (const s of subnets) nft(["delete", "element", "inet", "box", s.includes(":") ? "masq6" : "masq4", `{ ${s} }`]);
 }
 

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MediaType, sha256Digest } from "../../core/schema/oci.ts";
-import { box, commandFor, makeEnv, type BoxEnv } from "../helpers/box.ts";
+import { box, commandFor, makeEnv, REPO, type BoxEnv } from "../helpers/box.ts";
 import { startFaultRegistry, type Faults } from "../helpers/fault-registry.ts";
 import { buildImage, file, randomBytes, type BuiltImage } from "../helpers/image-builder.ts";
 import { hasRegistryBinary, startRegistry, type RunningRegistry } from "../helpers/registry.ts";
@@ -203,5 +203,25 @@ describe.skipIf(!hasRegistryBinary)("a registry behind htpasswd: login, logout a
     } finally {
       fresh.dispose();
     }
+  });
+
+  test("at a terminal, login asks for the username and the password, and the password is not echoed", async () => {
+    const steps = [["expect", "Username: ", 10], ["send", `${user.user}\r`], ["expect", "Password: ", 5], ["send", `${user.password}\r`], ["expect", "Login Succeeded", 10]];
+    const p = Bun.spawn(["python3", join(REPO, "test/helpers/terminal.py"), "24", "80", JSON.stringify(steps), "--", ...commandFor(env, ["login", reg.host])], {
+      stdout: "pipe", stderr: "pipe", env: { ...process.env, REGISTRY_AUTH_FILE: authfile },
+    });
+    const transcript = await new Response(p.stdout).text();
+    await p.exited;
+    expect(transcript).toContain(`Username: ${user.user}`);
+    expect(transcript).toContain("Login Succeeded");
+    expect(transcript).not.toContain(user.password);
+    expect(transcript.trim().split("\n").at(-1)).toBe("EXIT 0");
+    const stored = JSON.parse(readFileSync(authfile, "utf8")) as { auths: Record<string, { auth: string }> };
+    expect(Buffer.from(stored.auths[reg.host]?.auth ?? "", "base64").toString()).toBe(`${user.user}:${user.password}`);
+    await box(env, ["logout", reg.host], { env: { REGISTRY_AUTH_FILE: authfile } });
+    // Not at a terminal, nothing is asked: the missing flags are named.
+    const piped = await box(env, ["login", reg.host], { env: { REGISTRY_AUTH_FILE: authfile } });
+    expect(piped.code).toBe(125);
+    expect(piped.stderr).toStartWith("box: box login needs a username and a password");
   });
 });

@@ -277,6 +277,23 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     expect(sh(["ip", "netns", "exec", c.ns, "nft", "list", "set", "inet", "box", "internal"]).stdout).not.toContain("br-");
   });
 
+  test("networks are isolated from each other, as docker's: a container reaches another network's only through a published port", async () => {
+    expect((await c.box(["network", "create", "--subnet", "10.71.0.0/24", "isoa"])).code).toBe(0);
+    expect((await c.box(["network", "create", "--subnet", "10.72.0.0/24", "isob"])).code).toBe(0);
+    expect((await c.box(["run", "-d", "--name", "isob1", "--network", "isob", "-p", "18071:8080", "base", "sh", "-c", HTTPD])).code).toBe(0);
+    const addr = (await c.box(["inspect", "--format", "{{.NetworkSettings.Networks.isob.IPAddress}}", "isob1"])).stdout.trim();
+    expect(addr).toMatch(/^10\.72\.0\.\d+$/);
+    const gw = "10.71.0.1";
+    const fetch = (net: string, url: string) => c.box(["run", "--rm", "--network", net, "base", "sh", "-c", `timeout 3 wget -qO- ${url} 2>/dev/null || echo unreachable`]);
+    expect(await until(async () => (await fetch("isob", `http://${addr}:8080/`)).stdout.startsWith("hello-from-"), 8000)).toBe(true);
+    expect((await fetch("isoa", `http://${addr}:8080/`)).stdout).toBe("unreachable\n");
+    // The published port is an explicit opening: DNAT'd traffic crosses between networks.
+    expect((await fetch("isoa", `http://${gw}:18071/`)).stdout).toStartWith("hello-from-");
+    await c.box(["rm", "-f", "isob1"]);
+    expect((await c.box(["network", "rm", "isoa", "isob"])).code).toBe(0);
+    expect(sh(["ip", "netns", "exec", c.ns, "nft", "list", "set", "inet", "box", "bridge_self"]).stdout).not.toMatch(/br-[0-9a-f]{12}/);
+  }, 30000);
+
   test("bad input: overlapping subnets, an invalid CIDR, an unknown network, an IPv6 host address for a network without IPv6", async () => {
     const overlap = await c.box(["network", "create", "--subnet", "172.17.5.0/24", "clash"]);
     expect(overlap.code).toBe(125);

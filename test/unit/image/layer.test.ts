@@ -210,7 +210,7 @@ describe("applyLayer: contents and metadata", () => {
     expect(lstatSync(join(root, "shared/g")).gid).toBe(0);
   });
 
-  test.skipIf(isRoot)("rootless: chown refusals are counted and unpacking goes on (runs as non-root)", async () => {
+  test.skipIf(isRoot)(`rootless: chown refusals are counted and unpacking goes on${isRoot ? " (skipped as root: only a non-root user meets the refusals; test/e2e/rootless-owners covers them as the boxtest user)" : ""}`, async () => {
     const summary = await apply(
       [
         { name: "d", type: "directory", uid: 0, gid: 0 },
