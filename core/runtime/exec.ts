@@ -51,7 +51,9 @@ export async function execInContainer(
   });
   let sent = false;
   try {
-    const cgroups = paths.rootless || o.cgroups === "disabled" ? { procs: [] } : createContainerCgroups(r.config.id);
+    // The container's groups (a rootless user's only where a cgroup2 subtree is delegated to them:
+    // there are none to join otherwise), so limits and stats count what exec runs.
+    const cgroups = o.cgroups === "disabled" ? { procs: [] } : createContainerCgroups(r.config.id);
     if (cgroups.procs.length > 0) handle.sendCgroups(cgroups.procs);
 
     // The container's own files, seen through its root: names resolve as they do inside.

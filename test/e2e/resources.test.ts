@@ -357,7 +357,7 @@ describe.skipIf(!delegationPossible)(`rootless with a delegated cgroup2 subtree$
     env.dispose();
   });
 
-  test("the container gets a group of its own there, stats reads its CPU time, a limit the subtree lacks is refused, rm removes the group", async () => {
+  test("the container gets a group of its own there, exec joins it, stats reads its CPU time, a limit the subtree lacks is refused, rm removes the group", async () => {
     expect((await run(["run", "-d", "--name", "spin", "--network", "none", "base", "sh", "-c", "while :; do :; done"])).code).toBe(0);
     const id = (await run(["inspect", "--format", "{{.Id}}", "spin"])).stdout.trim();
     const pid = Number((await run(["inspect", "--format", "{{.State.Pid}}", "spin"])).stdout);
@@ -373,6 +373,8 @@ describe.skipIf(!delegationPossible)(`rootless with a delegated cgroup2 subtree$
     const [name, cpu] = s.stdout.trim().split(" ");
     expect(name).toBe("spin");
     expect(Math.abs(Number.parseFloat(cpu ?? "") - got)).toBeLessThan(35);
+    // exec joins the container's group: the root of its cgroup namespace.
+    expect((await run(["exec", "spin", "cat", "/proc/self/cgroup"])).stdout).toContain("0::/\n");
     const limited = await run(["run", "--rm", "--network", "none", "-m", "64m", "base", "true"]);
     expect(limited.code).toBe(125);
     expect(limited.stderr).toStartWith(`box: --memory: cannot limit a rootless container: the memory controller is not delegated to user boxtest: ${top} has only [${readFileSync(`${top}/cgroup.controllers`, "utf8").trim()}]`);
