@@ -9,7 +9,7 @@
  * archive, a file that is no tar, or an entry that climbs out with `../` leaves no blob, no
  * layer and no image behind.
  */
-import { closeSync, existsSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { BoxError } from "../errors.ts";
 import type { BoxPaths } from "../paths.ts";
@@ -25,6 +25,7 @@ import { blobPath } from "./store/blobs.ts";
 import { asWriter } from "./store/gc.ts";
 import type { ImageRecord } from "./store/images.ts";
 import { commitLayer, hasLayer } from "./store/layers.ts";
+import { HashTap } from "./store/hash-tap.ts";
 import { discard, makeTemp, prepareStore, storeLayout, type StoreLayout } from "./store/layout.ts";
 
 const MEDIA_TYPES: Record<Compression, string> = {
@@ -32,34 +33,6 @@ const MEDIA_TYPES: Record<Compression, string> = {
   gzip: MediaType.OciLayerGzip,
   zstd: MediaType.OciLayerZstd,
 };
-
-/** Hash and count what passes, and optionally copy it to an open file. */
-class Tap {
-  private readonly hasher: Bun.CryptoHasher | undefined;
-  bytes = 0;
-  digest: string | undefined;
-
-  constructor(hash: boolean, private readonly fd?: number) {
-    this.hasher = hash ? new Bun.CryptoHasher("sha256") : undefined;
-  }
-
-  stream(): TransformStream<Uint8Array, Uint8Array> {
-    return new TransformStream({
-      transform: (chunk, controller) => {
-        this.hasher?.update(chunk);
-        this.bytes += chunk.byteLength;
-        if (this.fd !== undefined) {
-          let at = 0;
-          while (at < chunk.byteLength) at += writeSync(this.fd, chunk, at, chunk.byteLength - at);
-        }
-        controller.enqueue(chunk);
-      },
-      flush: () => {
-        this.digest = this.hasher === undefined ? "" : `sha256:${this.hasher.digest("hex")}`;
-      },
-    });
-  }
-}
 
 /**
  * Store one layer from an archive stream: its bytes as the blob, its unpacked tree as the layer.
@@ -72,21 +45,22 @@ export async function storeLayerStream(layout: StoreLayout, raw: ReadableStream<
   const fd = openSync(spool, "w", 0o644);
   let closed = false;
   try {
-    const blob = new Tap(true, fd);
+    const blob = new HashTap(true, fd);
     const { compression, stream: tar } = await decompress(raw.pipeThrough(blob.stream()));
     // An uncompressed archive is its own diff: hashing the same bytes twice would cost ~0.3 s per 100 MB.
-    const diff = new Tap(compression !== "none");
+    const diff = new HashTap(compression !== "none");
     const summary = await applyLayer(tar.pipeThrough(diff.stream()), join(staging, "diff"), { mode: "overlay", rootless });
     closeSync(fd);
     closed = true;
     if (blob.bytes === 0) throw new BoxError("E_INVALID_INPUT", "the archive is empty");
-    if (blob.digest === undefined || diff.digest === undefined) throw new BoxError("E_INTERNAL", "the archive stream did not end");
-    if (compression === "none") diff.digest = blob.digest;
-    const target = blobPath(layout, blob.digest);
+    const blobDigest = blob.digest();
+    const diffId = compression === "none" ? blobDigest : diff.digest();
+    if (blobDigest === undefined || diffId === undefined) throw new BoxError("E_INTERNAL", "the archive stream did not end");
+    const target = blobPath(layout, blobDigest);
     if (!existsSync(target)) renameSync(spool, target);
-    if (hasLayer(layout, diff.digest)) discard(layout, staging);
-    else commitLayer(layout, staging, { diffId: diff.digest, blob: blob.digest, size: summary.bytes, files: summary.files, created: new Date().toISOString() });
-    return { digest: blob.digest, diffId: diff.digest, size: blob.bytes, mediaType: MEDIA_TYPES[compression] };
+    if (hasLayer(layout, diffId)) discard(layout, staging);
+    else commitLayer(layout, staging, { diffId, blob: blobDigest, size: summary.bytes, files: summary.files, created: new Date().toISOString() });
+    return { digest: blobDigest, diffId, size: blob.bytes, mediaType: MEDIA_TYPES[compression] };
   } catch (err) {
     discard(layout, staging);
     const inner = err instanceof BoxError ? err : undefined;

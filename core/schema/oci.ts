@@ -28,6 +28,15 @@ export const MediaType = {
   DockerSchema1Signed: "application/vnd.docker.distribution.manifest.v1+prettyjws",
 } as const;
 
+/** Every layer media type box unpacks: pull and load accept the same set. */
+export const LAYER_MEDIA_TYPES: ReadonlySet<string> = new Set<string>([
+  MediaType.OciLayer,
+  MediaType.OciLayerGzip,
+  MediaType.OciLayerZstd,
+  MediaType.DockerLayerGzip,
+  "application/vnd.docker.image.rootfs.diff.tar",
+]);
+
 export type ManifestMediaType = typeof MediaType.OciManifest | typeof MediaType.DockerManifest;
 export type IndexMediaType = typeof MediaType.OciIndex | typeof MediaType.DockerManifestList;
 

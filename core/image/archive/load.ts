@@ -27,6 +27,7 @@ import {
   decodeJsonDocument,
   DockerArchiveManifest,
   type ImageConfig,
+  LAYER_MEDIA_TYPES,
   MAX_MANIFEST_BYTES,
   MediaType,
   OciLayoutFile,
@@ -60,15 +61,6 @@ export interface LoadedImage {
   /** Fully qualified names, in archive order; empty for an untagged image. */
   names: string[];
 }
-
-/** Every layer media type box unpacks (the same set pull accepts). */
-const LAYER_TYPES = new Set<string>([
-  MediaType.OciLayer,
-  MediaType.OciLayerGzip,
-  MediaType.OciLayerZstd,
-  MediaType.DockerLayerGzip,
-  "application/vnd.docker.image.rootfs.diff.tar",
-]);
 
 /** manifest.json, index.json, manifests and configs are read into memory; containers/image caps them alike. */
 const MAX_DOCUMENT = MAX_MANIFEST_BYTES;
@@ -501,7 +493,7 @@ async function planOci(source: ArchiveSource, indexJson: Member): Promise<ImageP
     const parsed = parseConfig(config, label, configDesc.digest);
     checkLayerCount(label, `manifest ${desc.digest}`, manifest.manifest.layers.length, parsed);
     const layers: LayerPlan[] = manifest.manifest.layers.map((l, i) => {
-      if (!LAYER_TYPES.has(l.mediaType)) {
+      if (!LAYER_MEDIA_TYPES.has(l.mediaType)) {
         throw new BoxError("E_UNSUPPORTED", `${label}: layer ${l.digest} has media type ${l.mediaType}`, {
           hint: "box unpacks tar layers (plain, gzip or zstd); foreign and non-tar layers are not supported",
         });

@@ -6,7 +6,7 @@
  */
 import { BoxError } from "../../errors.ts";
 import type { BoxPaths } from "../../paths.ts";
-import { MediaType, parseImageConfig, type ImageConfig, type ParsedImageManifest } from "../../schema/oci.ts";
+import { LAYER_MEDIA_TYPES, MediaType, parseImageConfig, type ImageConfig, type ParsedImageManifest } from "../../schema/oci.ts";
 import { isBaseReference } from "../base-config.ts";
 import { importBaseImage } from "../builtin.ts";
 import { candidates, ImageReference, parseReference } from "../reference.ts";
@@ -44,14 +44,6 @@ export interface PullResult {
 
 /** Layers downloaded at once; podman's default is 6, and a loopback registry saturates earlier. */
 const LAYER_CONCURRENCY = 4;
-
-const LAYER_TYPES = new Set<string>([
-  MediaType.OciLayer,
-  MediaType.OciLayerGzip,
-  MediaType.OciLayerZstd,
-  MediaType.DockerLayerGzip,
-  "application/vnd.docker.image.rootfs.diff.tar",
-]);
 
 export async function pullImage(paths: BoxPaths, input: string, options: PullOptions = {}): Promise<PullResult> {
   const layout = storeLayout(paths.storage);
@@ -113,7 +105,7 @@ async function pullFrom(layout: StoreLayout, rootless: boolean, ref: ImageRefere
     });
   }
   for (const layer of layers) {
-    if (!LAYER_TYPES.has(layer.mediaType)) {
+    if (!LAYER_MEDIA_TYPES.has(layer.mediaType)) {
       throw new BoxError("E_UNSUPPORTED", `${subject}: layer ${layer.digest} has media type ${layer.mediaType}`, {
         hint: "box unpacks tar layers (plain, gzip or zstd); foreign and non-tar layers are not supported",
       });

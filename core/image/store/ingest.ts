@@ -14,6 +14,7 @@ import { blobPath, hasBlob } from "./blobs.ts";
 import { discard, makeTemp, type StoreLayout } from "./layout.ts";
 import { commitLayer, hasLayer, readLayerMeta, type LayerMeta } from "./layers.ts";
 import { concatStreams, PartialBlob } from "./partial.ts";
+import { HashTap } from "./hash-tap.ts";
 
 export interface LayerSource {
   /** The compressed blob's digest and size, as the manifest gives them. */
@@ -45,38 +46,6 @@ function digestMismatch(what: string, expected: string, actual: string): BoxErro
   return new BoxError("E_DIGEST_MISMATCH", `${what}: digest mismatch: expected ${expected}, got ${actual}`, {
     hint: "the image is corrupt or was tampered with; nothing was kept",
   });
-}
-
-/**
- * Counts (and unless told otherwise, hashes) what passes; `digest()` is set once the stream has
- * ended. A registry download is hashed by the client already, and hashing it twice would cost
- * about a tenth of a second of the one busy thread per 100 MB.
- */
-class HashTap {
-  private readonly hasher: Bun.CryptoHasher | undefined;
-  private result: string | undefined;
-  bytes = 0;
-
-  constructor(hash: boolean) {
-    this.hasher = hash ? new Bun.CryptoHasher("sha256") : undefined;
-  }
-
-  stream(): TransformStream<Uint8Array, Uint8Array> {
-    return new TransformStream({
-      transform: (chunk, controller) => {
-        this.hasher?.update(chunk);
-        this.bytes += chunk.byteLength;
-        controller.enqueue(chunk);
-      },
-      flush: () => {
-        this.result = this.hasher === undefined ? "" : `sha256:${this.hasher.digest("hex")}`;
-      },
-    });
-  }
-
-  digest(): string | undefined {
-    return this.result;
-  }
 }
 
 /** Make sure the store holds this layer's blob and unpacked tree. Safe to run in parallel. */
