@@ -16,6 +16,8 @@ const FLAGS: FlagTable = {
   pull: { type: "boolean", description: "Always attempt to pull a newer version of the base images" },
   label: { type: "list", description: "Set metadata for an image" },
   network: { type: "string", description: "Networking mode for the RUN instructions (none, host)", default: "none" },
+  secret: { type: "list", description: "Secret to expose to RUN --mount=type=secret (id=ID,src=FILE or id=ID,env=VARIABLE)" },
+  ssh: { type: "list", description: "SSH agent socket to expose to RUN --mount=type=ssh (default, or ID=SOCKET)" },
   iidfile: { type: "string", description: "Write the image ID to the file" },
   quiet: { type: "boolean", short: "q", description: "Suppress the build output and print image ID on success" },
   check: { type: "boolean", description: "Check the Dockerfile for problems without building" },
@@ -26,8 +28,11 @@ const USAGE = "box build [OPTIONS] CONTEXT|-";
 
 const readStdin = async (): Promise<Uint8Array> => new Uint8Array(await Bun.stdin.arrayBuffer());
 
-async function check(argv: { file?: string; context: string; buildArgs: string[]; target?: string }, globals: Parameters<Command["run"]>[1]): Promise<number> {
+async function check(argv: { file?: string; context: string; buildArgs: string[]; target?: string; secrets: string[]; ssh: string[] }, globals: Parameters<Command["run"]>[1]): Promise<number> {
   const { checkDockerfile } = await import("../../core/build/check.ts");
+  const { parseBuildSecrets } = await import("../../core/build/secrets.ts");
+  // The specs are checked as a build would check them; no secret is read.
+  parseBuildSecrets(argv.secrets, argv.ssh);
   const { loadContext } = await import("../../core/build/context.ts");
   const { parseBuildArgs } = await import("../../core/build/build.ts");
   const paths = pathsFor(globals);
@@ -57,7 +62,7 @@ const command: Command = {
     const buildArgs = flags["build-arg"] as string[];
     if (flags.check) {
       try {
-        return await check({ context, buildArgs, ...(file !== undefined ? { file } : {}), ...(target !== undefined ? { target } : {}) }, globals);
+        return await check({ context, buildArgs, secrets: flags.secret as string[], ssh: flags.ssh as string[], ...(file !== undefined ? { file } : {}), ...(target !== undefined ? { target } : {}) }, globals);
       } catch (e) {
         return reportFailure(e, globals.debug);
       }
@@ -71,6 +76,7 @@ const command: Command = {
       result = await buildImage(pathsFor(globals), {
         context, file, tags: flags.tag as string[], buildArgs, target, noCache: flags["no-cache"] as boolean,
         pull: flags.pull as boolean, labels: flags.label as string[], network: flags.network as string, quiet, readStdin,
+        secrets: flags.secret as string[], ssh: flags.ssh as string[],
       }, {
         step: (e) => log(`${e.stages > 1 ? `[${e.stage}/${e.stages}] ` : ""}STEP ${e.n}/${e.of}: ${e.text}\n`),
         cached: (key) => log(`--> Using cache ${key}\n`),

@@ -21,6 +21,7 @@ import { parseDockerfile } from "./dockerfile/parse.ts";
 import type { Stage } from "./dockerfile/types.ts";
 import { evaluateGlobals, fromImage, StageEvaluator, type BuildArgs, type Finding } from "./evaluate.ts";
 import { flattenLayers, ownerMaps } from "./rootfs.ts";
+import { parseBuildSecrets } from "./secrets.ts";
 import { runStage } from "./stage-runner.ts";
 import { neededStages, stageRef, targetStage } from "./stages.ts";
 import type { BuildEvents, ImageState, StageRoot, StepContext } from "./state.ts";
@@ -39,6 +40,10 @@ export interface BuildOptions {
   quiet: boolean;
   readStdin: () => Promise<Uint8Array>;
   env?: NodeJS.ProcessEnv;
+  /** --secret specs (id=ID,src=FILE | id=ID,env=VAR). */
+  secrets?: string[];
+  /** --ssh specs (default | ID=SOCKET). */
+  ssh?: string[];
 }
 
 export interface BuildResult {
@@ -77,6 +82,7 @@ export async function buildImage(paths: BoxPaths, opts: BuildOptions, events: Bu
   const names = opts.tags.map(storedTag);
   const labels = parseLabels(opts.labels);
   const buildArgs = parseBuildArgs(opts.buildArgs, opts.env);
+  const secrets = parseBuildSecrets(opts.secrets ?? [], opts.ssh ?? [], opts.env);
   const scratchDirs: string[] = [];
   const scratch = (prefix: string): string => {
     const d = makeTemp(layout, `build-${prefix}`);
@@ -105,7 +111,7 @@ export async function buildImage(paths: BoxPaths, opts: BuildOptions, events: Bu
       const platform = hostPlatform();
 
       const sc: StepContext = {
-        paths, layout, context, quiet: opts.quiet, network: opts.network, events,
+        paths, layout, context, quiet: opts.quiet, network: opts.network, events, secrets,
         cache: new BuildCache(paths.storage, layout, !opts.noCache),
         owners: ownerMaps(paths.rootless),
         scratch,

@@ -60,6 +60,8 @@ function evaluate(df: Dockerfile, stage: Stage, ev: StageEvaluator, ins: Instruc
       for (const s of ins.sources) if (!s.startsWith("<<")) ev.word(s, ins.loc);
       ev.word(ins.dest, ins.loc);
       if (ins.chown !== undefined) ev.word(ins.chown, ins.loc);
+      if (ins.checksum !== undefined) ev.word(ins.checksum, ins.loc);
+      for (const e of ins.exclude) ev.word(e, ins.loc);
       if (ins.from !== undefined) checkFrom(df, ev.word(ins.from, ins.loc), stage.index, ins);
       return;
     }

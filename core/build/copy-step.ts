@@ -24,13 +24,14 @@ import { cleanPath, IgnoreMatcher } from "./ignore.ts";
 import { storeLayerFromDir } from "./layer-writer.ts";
 import { lookupPath, numericUser } from "./rootfs.ts";
 import type { RunResult } from "./run-step.ts";
-import { hashItems, matchSource, walkTree, type SourceItem } from "./sources.ts";
+import { hashItems, matchSource, sourceRel, walkTree, type SourceItem } from "./sources.ts";
 import { lowerDirs, type ImageState, type StepContext } from "./state.ts";
 
 type CopyInstruction = Instruction & { kind: "COPY" | "ADD" };
 
 type Source =
-  | { kind: "items"; items: SourceItem[] }
+  /** `strip`: with --parents, the leading directories (before a `/./` pivot) not kept under dest. */
+  | { kind: "items"; items: SourceItem[]; strip: string }
   | { kind: "heredoc"; name: string; content: string }
   | { kind: "url"; url: string };
 
@@ -146,7 +147,7 @@ export async function copyStep(sc: StepContext, state: ImageState, ev: StageEval
     // Another stage's content is named by its key: a lookup needs no flattening and no hashing.
     const fromKey = await sc.stageKey(from);
     const expanded = ins.sources.map((s) => (s.startsWith("<<") || ins.json ? s : word(s)));
-    const early = stepKey(state.key, { copy: ins.kind, from: fromKey, sources: expanded, dest, chown, chmod, link: ins.link });
+    const early = stepKey(state.key, { copy: ins.kind, from: fromKey, sources: expanded, dest, chown, chmod, link: ins.link, ...extraKey(ins, word) });
     const hit = sc.cache.get(early);
     if (hit?.createdBy !== undefined) {
       sc.events.cached?.(early);
@@ -155,6 +156,43 @@ export async function copyStep(sc: StepContext, state: ImageState, ev: StageEval
     return copyFresh(sc, state, ev, ins, { dest, from, chown, chmod, key: early });
   }
   return copyFresh(sc, state, ev, ins, { dest, from, chown, chmod });
+}
+
+/** What --parents, --exclude and --checksum add to a step's key (nothing when unused, so older keys stay valid). */
+function extraKey(ins: CopyInstruction, word: (raw: string) => string): Record<string, unknown> {
+  return {
+    ...(ins.parents ? { parents: true } : {}),
+    ...(ins.exclude.length > 0 ? { exclude: ins.exclude.map(word) } : {}),
+    ...(ins.checksum !== undefined ? { checksum: word(ins.checksum) } : {}),
+  };
+}
+
+/** The first `/./` of a --parents source: what comes before it is not kept under dest. */
+export function parentsPivot(src: string): { strip: string; path: string } {
+  const cut = src.indexOf("/./");
+  return cut < 0 ? { strip: "", path: src } : { strip: cleanPath(src.slice(0, cut)), path: src };
+}
+
+/** `rel` (relative to the source root) without the pivot's leading directories. */
+export function landing(rel: string, strip: string): string {
+  return strip === "" ? rel : rel === strip ? "" : rel.slice(strip.length + 1);
+}
+
+async function fetchChecked(url: string, checksum: string | undefined, what: string): Promise<Response & { bytes: Uint8Array }> {
+  const res = await fetch(url);
+  if (!res.ok) throw new BoxError("E_NOT_FOUND", `${what}: GET ${url}: ${res.status} ${res.statusText}`);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (checksum !== undefined) {
+    const [algo, expected] = checksum.split(":") as [string, string];
+    if (!/^sha(256|384|512)$/.test(algo) || !/^[0-9a-f]+$/.test(expected ?? "")) {
+      throw new BoxError("E_INVALID_INPUT", `${what}: invalid --checksum=${checksum}`, { hint: "give sha256:<64 hex digits>" });
+    }
+    const actual = new Bun.CryptoHasher(algo as "sha256" | "sha384" | "sha512").update(bytes).digest("hex");
+    if (actual !== expected) {
+      throw new BoxError("E_INVALID_INPUT", `${what}: checksum mismatch for ${url}: expected ${algo}:${expected}, got ${algo}:${actual}`, { hint: "the content behind the URL changed, or --checksum is wrong" });
+    }
+  }
+  return Object.assign(res, { bytes });
 }
 
 interface Expanded {
@@ -189,15 +227,17 @@ async function copyFresh(sc: StepContext, state: ImageState, ev: StageEvaluator,
       count++;
       continue;
     }
-    const items = matchSource(root.dir, src, ignore, what);
-    sources.push({ kind: "items", items });
+    const pivot = ins.parents ? parentsPivot(src) : { strip: "", path: src };
+    const items = matchSource(root.dir, pivot.path, ignore, what);
+    sources.push({ kind: "items", items, strip: ins.parents ? cleanPath(sourceRel(pivot.strip, what)) : "" });
     count += items.length;
   }
 
   const lowers = lowerDirs((d) => layerRoot(sc.layout, d), state);
   const destAbs = dest.startsWith("/") ? dest : resolveWorkdir(state.config.WorkingDir, dest);
   const destRel = cleanPath(destAbs);
-  const slash = dest.endsWith("/") || dest === "." || dest.endsWith("/.");
+  // --parents always fills a directory: the kept paths land under it.
+  const slash = dest.endsWith("/") || dest === "." || dest.endsWith("/.") || ins.parents;
   if (count > 1 && !slash) {
     throw new BoxError("E_INVALID_INPUT", `${what}: when using ${ins.kind} with more than one source file, the destination must be a directory and end with a /`);
   }
@@ -211,7 +251,7 @@ async function copyFresh(sc: StepContext, state: ImageState, ev: StageEvaluator,
     else hash.update(`url\0${s.url}`);
   }
   const digest = hash.digest("hex");
-  const key = x.key ?? stepKey(state.key, { copy: ins.kind, from: root.key, digest, dest: destAbs, slash, chown, chmod, link: ins.link });
+  const key = x.key ?? stepKey(state.key, { copy: ins.kind, from: root.key, digest, dest: destAbs, slash, chown, chmod, link: ins.link, ...extraKey(ins, word) });
   const single = sources.length === 1 && sources[0]?.kind === "items" && sources[0].items.length === 1 ? sources[0].items[0] : undefined;
   const kindWord = count > 1 ? "multi" : single?.stat.isDirectory() ? "dir" : "file";
   const createdBy = `/bin/sh -c #(nop) ${ins.kind === "COPY" && from !== undefined ? `COPY --from=${from} ` : `${ins.kind} `}${kindWord}:${digest} in ${destAbs} `;
@@ -225,6 +265,7 @@ async function copyFresh(sc: StepContext, state: ImageState, ev: StageEvaluator,
     const u = numericUser(lowers, chown, `${what} --chown`);
     return [u.uid, u.gid] as [number, number];
   })();
+  const exclude = ins.exclude.length > 0 ? new IgnoreMatcher(ins.exclude.map(word)) : undefined;
   const tree = new LayerTree(join(sc.scratch("copy"), "diff"), sc, lowers, owner);
   mkdirSync(tree.root, { recursive: true });
   const target = (name: string) => (intoDir ? (destRel === "" ? name : `${destRel}/${name}`) : destRel);
@@ -235,25 +276,30 @@ async function copyFresh(sc: StepContext, state: ImageState, ev: StageEvaluator,
       continue;
     }
     if (s.kind === "url") {
-      const res = await fetch(s.url);
-      if (!res.ok) throw new BoxError("E_NOT_FOUND", `${what}: GET ${s.url}: ${res.status} ${res.statusText}`);
-      const bytes = new Uint8Array(await res.arrayBuffer());
+      const res = await fetchChecked(s.url, ins.checksum === undefined ? undefined : word(ins.checksum), what);
+      const bytes = res.bytes;
       const modified = Date.parse(res.headers.get("last-modified") ?? "");
       const name = basename(new URL(s.url).pathname) || "index.html";
       tree.file(target(name), (abs) => writeFileSync(abs, bytes), chmod ?? 0o600, Number.isNaN(modified) ? 0 : modified / 1000);
       continue;
     }
     for (const item of s.items) {
+      if (ins.parents) {
+        copyKept(tree, root.dir, item, destRel, landing(item.rel, s.strip), ignore, exclude, chmod);
+        continue;
+      }
       if (item.stat.isDirectory()) {
         const base = intoDir && count > 1 ? target("") : destRel;
         const baseRel = base.replace(/\/$/, "");
         tree.dir(baseRel, undefined);
         for (const child of walkTree(root.dir, item.rel, ignore)) {
-          const rel = posix.join(baseRel, child.rel.slice(item.rel === "" ? 0 : item.rel.length + 1));
-          copyEntry(tree, child, rel, chmod);
+          const under = child.rel.slice(item.rel === "" ? 0 : item.rel.length + 1);
+          if (exclude?.ignores(under)) continue;
+          copyEntry(tree, child, posix.join(baseRel, under), chmod);
         }
         continue;
       }
+      if (exclude?.ignores(basename(item.rel))) continue;
       if (ins.kind === "ADD" && item.stat.isFile() && (await isArchive(item.abs))) {
         const dir = destRel;
         tree.dir(dir, undefined);
@@ -272,6 +318,23 @@ async function copyFresh(sc: StepContext, state: ImageState, ev: StageEvaluator,
     ...(pending.length > 0 ? { beforeCommit: (dir: string) => restoreOwners(dir, pending, what) } : {}),
   });
   return { layer, createdBy, key, cached: false };
+}
+
+/**
+ * COPY --parents: the entry lands at its path below the pivot (`kept`), a directory with its
+ * contents; --exclude patterns match kept paths, as BuildKit matches them from the copy's root.
+ */
+function copyKept(tree: LayerTree, root: string, item: SourceItem, destRel: string, kept: string, ignore: IgnoreMatcher, exclude: IgnoreMatcher | undefined, chmod: number | undefined): void {
+  const at = (k: string) => posix.join(destRel, k);
+  if (kept !== "" && exclude?.ignores(kept)) return;
+  if (kept !== "") copyEntry(tree, item, at(kept), chmod);
+  else tree.dir(destRel, undefined);
+  if (!item.stat.isDirectory()) return;
+  for (const child of walkTree(root, item.rel, ignore)) {
+    const k = posix.join(kept, child.rel.slice(item.rel === "" ? 0 : item.rel.length + 1));
+    if (exclude?.ignores(k)) continue;
+    copyEntry(tree, child, at(k), chmod);
+  }
 }
 
 function copyEntry(tree: LayerTree, item: SourceItem, rel: string, chmod: number | undefined): void {

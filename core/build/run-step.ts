@@ -5,19 +5,20 @@
  * build args are in the environment but not in the image, the network is none unless
  * `--network` says otherwise, and a non-zero exit fails the build naming the line.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, unlinkSync } from "node:fs";
+import { mkdirSync, readFileSync, rmdirSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { BoxError } from "../errors.ts";
 import { layerRoot } from "../image/store/layers.ts";
 import { cleanupContainer, waitForExit } from "../runtime/lifecycle.ts";
 import { createContainer, startContainer, type RunnableImage, type RunOptions } from "../runtime/run.ts";
 import { loadContainer, readExitFile } from "../state/containers.ts";
+import { removeTree } from "../state/remove.ts";
 import { stepKey } from "./cache.ts";
 import { formatLocation } from "./dockerfile/errors.ts";
 import type { Instruction } from "./dockerfile/types.ts";
 import type { StageEvaluator } from "./evaluate.ts";
-import { cleanPath } from "./ignore.ts";
-import { hashPaths } from "./sources.ts";
+import { makeStub, removeStubs, type MountStubs } from "./mount-stubs.ts";
+import { prepareMounts, type PreparedMounts } from "./run-mounts.ts";
 import { storeLayerFromDir, type LayerRef } from "./layer-writer.ts";
 import { lookupPath, numericUser } from "./rootfs.ts";
 import { lowerDirs, type ImageState, type StepContext } from "./state.ts";
@@ -45,50 +46,6 @@ export function runArgv(ins: RunInstruction, ev: StageEvaluator): string[] {
     return [...shell, script];
   }
   return [...shell, `${cmd}\n${ins.heredocs.map((h) => `${h.content}${h.name}\n`).join("")}`];
-}
-
-interface PreparedMounts {
-  mounts: string[];
-  tmpfs: string[];
-  targets: string[];
-  /** Content identities for the cache key. */
-  key: unknown[];
-}
-
-async function prepareMounts(sc: StepContext, ins: RunInstruction, ev: StageEvaluator): Promise<PreparedMounts> {
-  const out: PreparedMounts = { mounts: [], tmpfs: [], targets: [], key: [] };
-  for (const m of ins.mounts) {
-    const opt = (k: string): string | undefined => {
-      const v = m.options.get(k);
-      return v === undefined ? undefined : ev.word(v, ins.loc);
-    };
-    const target = opt("target") ?? opt("dst") ?? opt("destination") ?? "";
-    const abs = target.startsWith("/") ? target : `${ev.config.WorkingDir || "/"}/${target}`;
-    out.targets.push(cleanPath(abs));
-    if (m.type === "tmpfs") {
-      const size = opt("size");
-      out.tmpfs.push(size === undefined ? abs : `${abs}:size=${size}`);
-      out.key.push({ tmpfs: abs, size });
-      continue;
-    }
-    if (m.type === "cache") {
-      const id = opt("id") ?? abs;
-      const dir = join(sc.paths.storage, "build-cache", "mounts", new Bun.CryptoHasher("sha256").update(id).digest("hex"));
-      if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: Number.parseInt(opt("mode") ?? "755", 8) });
-      out.mounts.push(`type=bind,source=${dir},target=${abs}`);
-      out.key.push({ cache: id, target: abs });
-      continue;
-    }
-    const from = opt("from");
-    const source = cleanPath(opt("source") ?? opt("src") ?? "");
-    const root = from !== undefined ? await sc.stageRoot(from) : { dir: sc.context.dir, key: "context" };
-    const host = source === "" ? root.dir : join(root.dir, source);
-    if (!existsSync(host)) throw new BoxError("E_INVALID_INPUT", `${formatLocation(ins.loc)}: RUN --mount: source \`${source || "."}\` does not exist${from ? ` in ${from}` : " in the build context"}`);
-    const rw = opt("rw") ?? opt("readwrite");
-    out.mounts.push(`type=bind,source=${host},target=${abs}${rw === "true" ? "" : ",readonly"}`);
-    out.key.push({ bind: root.key, source, target: abs, rw, content: from === undefined ? hashPaths(sc.context.dir, [source || "."], sc.context.ignore) : root.key });
-  }
-  return out;
 }
 
 /** Mount points the runtime had to create (files for /etc/hosts..., dirs for --mount targets). */
@@ -125,11 +82,30 @@ export async function runStep(sc: StepContext, state: ImageState, ev: StageEvalu
   const mounts = await prepareMounts(sc, ins, ev);
   const network = ins.network === undefined || ins.network === "default" ? sc.network : ins.network;
   const key = stepKey(state.key, { run: argv, env, mounts: mounts.key, network });
-  const hit = sc.cache.get(key);
-  if (hit) {
-    sc.events.cached?.(key);
-    return { ...(hit.layer ? { layer: hit.layer } : {}), createdBy, key, cached: true };
+  try {
+    const hit = sc.cache.get(key);
+    if (hit) {
+      sc.events.cached?.(key);
+      return { ...(hit.layer ? { layer: hit.layer } : {}), createdBy, key, cached: true };
+    }
+    return await runFresh(sc, state, ins, { argv, env, createdBy, key, mounts, network });
+  } finally {
+    for (const d of mounts.privateDirs) removeTree(d);
   }
+}
+
+interface FreshRun {
+  argv: string[];
+  /** Build args: in the history line. */
+  env: string[];
+  createdBy: string;
+  key: string;
+  mounts: PreparedMounts;
+  network: string;
+}
+
+async function runFresh(sc: StepContext, state: ImageState, ins: RunInstruction, r: FreshRun): Promise<RunResult> {
+  const { argv, env, createdBy, key, mounts, network } = r;
 
   const lowers = lowerDirs((d) => layerRoot(sc.layout, d), state);
   const workdir = state.config.WorkingDir || "/";
@@ -140,14 +116,17 @@ export async function runStep(sc: StepContext, state: ImageState, ev: StageEvalu
     config: { env: state.config.Env ?? [], cmd: [], entrypoint: [], workingDir: workdir, user: "" },
   };
   const opts: RunOptions = {
-    command: argv, entrypoint: "", env, envFiles: [], workdir,
+    // Secrets given as variables join the build args here only: never in the history line.
+    command: argv, entrypoint: "", env: [...env, ...mounts.env], envFiles: [], workdir,
     ...(user ? { user: `${user.uid}:${user.gid}` } : {}),
     readOnly: false, readOnlyTmpfs: false, volumes: [], tmpfs: mounts.tmpfs, mounts: mounts.mounts,
     network, dns: [], rm: false, detach: sc.quiet, interactive: false, init: false, privileged: false,
     capAdd: [], capDrop: [], securityOpt: [],
   };
   const { record, undo } = createContainer(sc.paths, image, opts);
+  const stubs: MountStubs = { made: [] };
   try {
+    for (const t of mounts.targets) makeStub(record.dirs.upper, image.layers, t.rel, t.file, stubs);
     // The runtime needs the working directory to exist; creating it in the upper directory puts
     // it in this step's layer, as buildah does.
     if (workdir !== "/" && lookupPath(image.layers, workdir) === undefined) mkdirSync(join(record.dirs.upper, workdir), { recursive: true, mode: 0o755 });
@@ -170,7 +149,8 @@ export async function runStep(sc: StepContext, state: ImageState, ev: StageEvalu
     if (code !== 0) {
       throw new BuildStepError(`${formatLocation(ins.loc)}: ${ins.text.split("\n")[0]}: the command '${argv.join(" ")}' returned a non-zero code: ${code}`, 1);
     }
-    dropMountPoints(record.dirs.upper, image.layers, ["etc/hosts", "etc/hostname", "etc/resolv.conf", ...mounts.targets]);
+    removeStubs(record.dirs.upper, stubs);
+    dropMountPoints(record.dirs.upper, image.layers, ["etc/hosts", "etc/hostname", "etc/resolv.conf", ...mounts.targets.map((t) => t.rel)]);
     const layer = await storeLayerFromDir(sc.layout, record.dirs.upper, { owners: sc.owners.toImage });
     return { layer, createdBy, key, cached: false };
   } finally {

@@ -5,6 +5,7 @@ import type { BuildCache } from "./cache.ts";
 import type { BuildContext } from "./context.ts";
 import type { History, RunConfig } from "./image-config.ts";
 import type { LayerRef, OwnerMap } from "./layer-writer.ts";
+import type { BuildSecrets } from "./secrets.ts";
 
 export interface ImageState {
   /** Cache key of everything so far (base image and every step's result). */
@@ -46,6 +47,8 @@ export interface StepContext {
   /** --network of the build: the RUN default. */
   network: string;
   events: BuildEvents;
+  /** --secret and --ssh: read only by the RUN steps that mount them. */
+  secrets: BuildSecrets;
   owners: { toImage: OwnerMap; toHost: (uid: number, gid: number) => [number, number] | undefined };
   /** The root of a stage (by name or index) or image named by --from / from=. */
   stageRoot(ref: string): Promise<StageRoot>;

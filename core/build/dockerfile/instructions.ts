@@ -18,6 +18,7 @@ const FLAGS: Record<string, Record<string, boolean>> = {
   FROM: { platform: false },
   RUN: { mount: false, network: false, security: false },
   COPY: { from: false, chown: false, chmod: false, link: true, parents: true, exclude: false },
+  // BuildKit has no ADD --parents.
   ADD: { chown: false, chmod: false, link: true, checksum: false, "keep-git-dir": true, exclude: false },
   HEALTHCHECK: { interval: false, timeout: false, "start-period": false, "start-interval": false, retries: false },
 };
@@ -107,22 +108,69 @@ function keyValues(raw: RawInstruction, rest: string, escape: string): { pairs: 
   return { pairs, legacy: false };
 }
 
+const MOUNT_TYPES = ["bind", "cache", "tmpfs", "secret", "ssh"] as const;
+const MOUNT_KEYS = new Set([
+  "type", "target", "dst", "destination", "source", "src", "from", "id", "readonly", "ro", "readwrite", "rw",
+  "sharing", "mode", "uid", "gid", "size", "required", "env",
+]);
+
 function parseMount(spec: string, loc: SourceLocation): RunMount {
   const options = new Map<string, string>();
   for (const part of spec.split(",")) {
     if (part === "") continue;
     const eq = part.indexOf("=");
-    options.set((eq < 0 ? part : part.slice(0, eq)).toLowerCase(), eq < 0 ? "true" : part.slice(eq + 1));
+    const key = (eq < 0 ? part : part.slice(0, eq)).toLowerCase();
+    if (!MOUNT_KEYS.has(key)) throw syntaxError(loc, `--mount=${spec}: unexpected key \`${key}\``, `RUN --mount takes ${[...MOUNT_KEYS].join(", ")}`);
+    options.set(key, eq < 0 ? "true" : part.slice(eq + 1));
   }
-  const type = options.get("type") ?? "bind";
-  if (type !== "bind" && type !== "cache" && type !== "tmpfs") {
-    throw syntaxError(loc, `unsupported mount type \`${type}\``, "RUN --mount supports type=bind, type=cache and type=tmpfs");
+  const type = (options.get("type") ?? "bind") as RunMount["type"];
+  if (!MOUNT_TYPES.includes(type)) {
+    throw syntaxError(loc, `unsupported mount type \`${type}\``, "RUN --mount supports type=bind, type=cache, type=tmpfs, type=secret and type=ssh");
   }
-  if (options.get("target") === undefined && options.get("dst") === undefined && options.get("destination") === undefined) {
+  const target = options.get("target") ?? options.get("dst") ?? options.get("destination");
+  for (const k of ["required", "readonly", "ro", "readwrite", "rw"]) {
+    const v = options.get(k);
+    if (v !== undefined && !/^(true|false|1|0)$/i.test(v) && !v.includes("$")) throw syntaxError(loc, `--mount=${spec}: invalid ${k}=${v}`, `write ${k}=true or ${k}=false`);
+  }
+  const mode = options.get("mode");
+  if (mode !== undefined && !/^[0-7]{1,4}$/.test(mode) && !mode.includes("$")) throw syntaxError(loc, `--mount=${spec}: invalid mode=${mode}`, "give an octal mode such as 0400");
+  for (const k of ["uid", "gid"]) {
+    const v = options.get(k);
+    if (v !== undefined && !/^\d+$/.test(v) && !v.includes("$")) throw syntaxError(loc, `--mount=${spec}: invalid ${k}=${v}`, `give a numeric ${k}`);
+  }
+  if (type === "secret") {
+    // BuildKit's rules: the id defaults to the target's base name; src= is an alias of id.
+    if (options.get("from") !== undefined) throw syntaxError(loc, `--mount=${spec}: a secret mount takes no from=`);
+    if (options.get("id") === undefined && options.get("source") === undefined && options.get("src") === undefined && target === undefined) {
+      throw syntaxError(loc, `--mount=${spec}: a secret mount needs id= (or target=)`, "write --mount=type=secret,id=NAME and pass it with box build --secret id=NAME,src=FILE");
+    }
+    return { type, options };
+  }
+  if (type === "ssh") {
+    if (options.get("source") !== undefined || options.get("src") !== undefined || options.get("from") !== undefined) {
+      throw syntaxError(loc, `--mount=${spec}: an ssh mount takes no source or from`, "write --mount=type=ssh[,id=default][,target=/path]");
+    }
+    return { type, options };
+  }
+  if (options.get("env") !== undefined || options.get("required") !== undefined) {
+    throw syntaxError(loc, `--mount=${spec}: env= and required= apply to type=secret and type=ssh only`);
+  }
+  if (target === undefined) {
     throw syntaxError(loc, `--mount=${spec}: missing target`, "add target=/path/in/container");
   }
   return { type, options };
 }
+
+/** `--flag` or `--flag=true|false` (BuildKit's boolean flags take an optional value). */
+function booleanFlag(flags: Flags, name: string, loc: SourceLocation): boolean {
+  const v = single(flags, name, loc);
+  if (v === undefined) return false;
+  if (/^(true|1)$/i.test(v)) return true;
+  if (/^(false|0)$/i.test(v)) return false;
+  throw syntaxError(loc, `invalid --${name}=${v}: expected true or false`);
+}
+
+const CHECKSUM = /^(sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$/;
 
 function copyInstruction(raw: RawInstruction, flags: Flags, escape: string, base: { loc: SourceLocation; text: string }): Instruction {
   const loc = raw.loc;
@@ -152,11 +200,25 @@ function copyInstruction(raw: RawInstruction, flags: Flags, escape: string, base
   if (chmod !== undefined && !/^[0-7]{1,4}$/.test(chmod) && !chmod.includes("$")) {
     throw syntaxError(loc, `invalid --chmod=${chmod}: expected an octal mode such as 755`);
   }
+  if (checksum !== undefined) {
+    if (!CHECKSUM.test(checksum) && !checksum.includes("$")) {
+      throw syntaxError(loc, `invalid --checksum=${checksum}: expected sha256:<64 hex digits> (or sha384:, sha512:)`);
+    }
+    if (sources.length !== 1) throw syntaxError(loc, "--checksum can't be specified for multiple sources", "use one ADD per URL");
+    if (!/^https?:\/\//.test(sources[0] as string) && !(sources[0] as string).includes("$")) {
+      throw syntaxError(loc, `--checksum requires an HTTP(S) source, not \`${sources[0]}\``, "the checksum verifies a fetched URL; a local file is already part of the cache key");
+    }
+  }
+  const exclude = flags.values.get("exclude") ?? [];
+  for (const e of exclude) {
+    if (e === "") throw syntaxError(loc, "--exclude needs a pattern", "write --exclude=PATTERN (.dockerignore syntax)");
+  }
   return {
     ...base, kind, sources, dest: words[words.length - 1] as string,
     ...(from !== undefined ? { from } : {}), ...(chown !== undefined ? { chown } : {}),
     ...(chmod !== undefined ? { chmod } : {}), ...(checksum !== undefined ? { checksum } : {}),
-    link: flags.values.has("link"), heredocs: raw.heredocs, json: json !== undefined,
+    link: booleanFlag(flags, "link", loc), parents: kind === "COPY" && booleanFlag(flags, "parents", loc), exclude,
+    heredocs: raw.heredocs, json: json !== undefined,
   };
 }
 

@@ -15,8 +15,11 @@ export interface KeyValue {
 }
 
 export interface RunMount {
-  type: "bind" | "cache" | "tmpfs";
-  /** Raw options, expanded at evaluation: target, source, from, id, readonly/rw, sharing, mode, uid, gid, size. */
+  type: "bind" | "cache" | "tmpfs" | "secret" | "ssh";
+  /**
+   * Raw options, expanded at evaluation: target, source, from, id, readonly/rw, sharing, mode,
+   * uid, gid, size; for secret and ssh also required and env.
+   */
   options: Map<string, string>;
 }
 
@@ -41,6 +44,10 @@ export type Instruction = Base & (
     chmod?: string;
     link: boolean;
     checksum?: string;
+    /** COPY --parents: keep each source's directories (after a `/./` pivot) under dest. */
+    parents: boolean;
+    /** --exclude patterns (.dockerignore syntax), raw. */
+    exclude: string[];
     heredocs: Heredoc[];
     /** Sources and dest came from a JSON array (no word splitting). */
     json: boolean;
