@@ -35,6 +35,7 @@ import { applyResources, refuseLimits } from "./resources.ts";
 import { startShim, type ShimHandle } from "./shim.ts";
 import type { ContainerSpec } from "./spec.ts";
 import { resolveUser } from "./user.ts";
+import { unwind, type Undo } from "./undo.ts";
 
 export type { RunnableImage, RunOptions } from "./options.ts";
 export type { Undo };
@@ -49,19 +50,6 @@ export interface RunEvents {
 /** How a detached monitor calls box back when its container exits (conmon's exit command). */
 export interface ExitCommand {
   argv: string[];
-}
-
-type Undo = () => void | Promise<void>;
-
-async function unwind(undo: Undo[]): Promise<void> {
-  for (const fn of undo.reverse()) {
-    try {
-      await fn();
-    } catch {
-      // Best effort: the first error (or the exit code) is what the user needs to see.
-    }
-  }
-  undo.length = 0;
 }
 
 /** Claim `name` by creating names/<name> -> id; the symlink's atomic creation is the lock. */

@@ -195,15 +195,7 @@ void run_exit_command(void) {
   exit_cmd[exit_cmd_n] = NULL;
   pid_t p = fork();
   if (p == 0) {
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    int devnull = open("/dev/null", O_RDWR);
-    if (devnull >= 0) {
-      dup2(devnull, 0);
-      dup2(devnull, 1);
-      dup2(devnull, 2);
-    }
+    helper_child_stdio();
     execv(exit_cmd[0], exit_cmd);
     _exit(127);
   }

@@ -89,6 +89,21 @@ void reset_signals(void) {
   sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
+/* In a helper child about to exec (criu, the exit command): no blocked signals inherited from
+ * the monitor, and /dev/null as stdio so it holds none of the container's streams. */
+void helper_child_stdio(void) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  int devnull = open("/dev/null", O_RDWR);
+  if (devnull >= 0) {
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    if (devnull > 2) close(devnull);
+  }
+}
+
 /* execvpe with docker's messages and exit codes: 127 when nothing is found, 126 when found but
  * not executable. The search runs inside the container, with the container's PATH. */
 __attribute__((noreturn)) void do_exec(const char *file) {

@@ -159,16 +159,7 @@ int restore_main(void) {
     return EXIT_ENGINE;
   }
   if (criu == 0) {
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    int devnull = open("/dev/null", O_RDWR);
-    if (devnull >= 0) {
-      dup2(devnull, 0);
-      dup2(devnull, 1);
-      dup2(devnull, 2);
-      if (devnull > 2) close(devnull);
-    }
+    helper_child_stdio();
     /* box's status socket is for the monitor; criu and the restored tree must not hold it. */
     close(STATUS_FD);
     execv(criu_path, criu_argv);

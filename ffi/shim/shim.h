@@ -150,6 +150,7 @@ void drop_bounding(void);
 void apply_caps(void);
 const char *env_path(void);
 void reset_signals(void);
+void helper_child_stdio(void);
 __attribute__((noreturn)) void do_exec(const char *file);
 __attribute__((noreturn)) void run_as_init(const char *file);
 __attribute__((noreturn)) void child_fail(int code, int err, const char *fmt, ...);

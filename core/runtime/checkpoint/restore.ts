@@ -27,6 +27,7 @@ import { requireRoot } from "./dump.ts";
 import { checkpointDirs, RESTORE_LOG } from "./layout.ts";
 import { layerIdOf, readManifest, type CheckpointManifest } from "./manifest.ts";
 import { externalMountSources } from "./mounts.ts";
+import { unwind, type Undo } from "../undo.ts";
 
 export interface RestoreOptions {
   /** Restore this checkpointed container in place. */
@@ -40,18 +41,6 @@ export interface RestoreOptions {
 
 /** The shim takes at most this many criu arguments (MAX_CRIU_ARGS in ffi/shim/restore.c). */
 const MAX_CRIU_ARGS = 256;
-
-type Undo = () => void | Promise<void>;
-
-async function unwind(undo: Undo[]): Promise<void> {
-  for (const fn of undo.reverse()) {
-    try {
-      await fn();
-    } catch {
-      // Best effort: the restore's own failure is what the user needs to see.
-    }
-  }
-}
 
 /** The image the archive's container ran from, as this store has it; it must be the same one. */
 async function imageFor(paths: BoxPaths, imported: { config: ContainerRecord["config"]; manifest: CheckpointManifest }): Promise<RunnableImage> {
