@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { box, commandFor, makeEnv, REPO, type BoxEnv } from "../helpers/box.ts";
 import { can } from "../helpers/requires.ts";
+import { until } from "../helpers/wait.ts";
 
 /** A `box attach` (or start -a) running in the background, its output read as it comes. */
 function client(env: BoxEnv, args: string[]) {
@@ -276,13 +277,4 @@ for (const kind of ["root", "rootless"] as const) {
       expect(await box(env, ["attach", "ttyout"])).toEqual({ code: 2, stdout: "from-tty\r\n", stderr: "" });
     });
   });
-}
-
-async function until(fn: () => Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
-  const end = performance.now() + timeoutMs;
-  while (performance.now() < end) {
-    if (await fn()) return true;
-    await Bun.sleep(25);
-  }
-  return false;
 }

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { tarBytes, type TarWriterEntry } from "../../core/image/tar-writer.ts";
 import { box, makeEnv, type BoxEnv } from "../helpers/box.ts";
 import { can } from "../helpers/requires.ts";
+import { until } from "../helpers/wait.ts";
 
 /** Whether criu works here, and if not, criu's first error line (what its own check says). */
 function criuStatus(): { works: boolean; reason: string } {
@@ -27,15 +28,6 @@ function criuStatus(): { works: boolean; reason: string } {
 const criu = criuStatus();
 const needsCriu = criu.works ? "" : ` (skipped: ${criu.reason})`;
 const COUNTER = "i=0; while :; do echo $i; i=$((i+1)); sleep 0.1; done";
-
-async function until(fn: () => Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
-  const end = performance.now() + timeoutMs;
-  while (performance.now() < end) {
-    if (await fn()) return true;
-    await Bun.sleep(25);
-  }
-  return false;
-}
 
 async function numbers(env: BoxEnv, name: string): Promise<number[]> {
   const r = await box(env, ["logs", name]);

@@ -7,15 +7,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { box, commandFor, makeEnv, type BoxEnv } from "../helpers/box.ts";
 import { can } from "../helpers/requires.ts";
-
-async function until(fn: () => Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
-  const end = performance.now() + timeoutMs;
-  while (performance.now() < end) {
-    if (await fn()) return true;
-    await Bun.sleep(25);
-  }
-  return false;
-}
+import { until } from "../helpers/wait.ts";
 
 for (const kind of ["root", "rootless"] as const) {
   const unavailable = kind === "rootless" && !can.rootlessUser;
