@@ -149,8 +149,8 @@ async function runFresh(sc: StepContext, state: ImageState, ins: RunInstruction,
     if (code !== 0) {
       throw new BuildStepError(`${formatLocation(ins.loc)}: ${ins.text.split("\n")[0]}: the command '${argv.join(" ")}' returned a non-zero code: ${code}`, 1);
     }
-    removeStubs(record.dirs.upper, stubs);
     dropMountPoints(record.dirs.upper, image.layers, ["etc/hosts", "etc/hostname", "etc/resolv.conf", ...mounts.targets.map((t) => t.rel)]);
+    removeStubs(record.dirs.upper, stubs);
     const layer = await storeLayerFromDir(sc.layout, record.dirs.upper, { owners: sc.owners.toImage });
     return { layer, createdBy, key, cached: false };
   } finally {
