@@ -4,9 +4,11 @@
  * to make and take away again. A secret is written to a private directory under the state root
  * (tmpfs on most hosts) for the one step and removed after it; its bytes never reach the key.
  */
-import { chownSync, existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { BoxError } from "../errors.ts";
+import type { OwnerEntry } from "../image/owner-list.ts";
+import { restoreOwners } from "../image/userns-chown.ts";
 import { removeTree } from "../state/remove.ts";
 import { formatLocation } from "./dockerfile/errors.ts";
 import type { Instruction } from "./dockerfile/types.ts";
@@ -27,8 +29,8 @@ export interface PreparedMounts {
   env: string[];
   /** Content identities for the cache key (for secrets and ssh, the spec only). */
   key: unknown[];
-  /** Private copies of secrets, removed when the step ends. */
-  privateDirs: string[];
+  /** Secret files to write when the step really runs (a cache hit writes none). */
+  secretFiles: { value: Uint8Array; rel: string; mode: number; uid: number; gid: number }[];
 }
 
 function truthy(v: string | undefined): boolean {
@@ -40,57 +42,86 @@ function missing(ins: RunInstruction, what: string, hint: string): BoxError {
 }
 
 export async function prepareMounts(sc: StepContext, ins: RunInstruction, ev: StageEvaluator): Promise<PreparedMounts> {
-  const out: PreparedMounts = { mounts: [], tmpfs: [], targets: [], env: [], key: [], privateDirs: [] };
+  const out: PreparedMounts = { mounts: [], tmpfs: [], targets: [], env: [], key: [], secretFiles: [] };
   let sshCount = 0;
-  try {
-    for (const m of ins.mounts) {
-      const opt = (k: string): string | undefined => {
-        const v = m.options.get(k);
-        return v === undefined ? undefined : ev.word(v, ins.loc);
-      };
-      const absOf = (target: string) => cleanPath(target.startsWith("/") ? target : `${ev.config.WorkingDir || "/"}/${target}`);
-      const explicit = opt("target") ?? opt("dst") ?? opt("destination");
-      if (m.type === "secret") {
-        secretMount(sc, ins, opt, explicit === undefined ? undefined : absOf(explicit), out);
-        continue;
-      }
-      if (m.type === "ssh") {
-        sshMount(sc, ins, opt, explicit === undefined ? undefined : absOf(explicit), sshCount++, out);
-        continue;
-      }
-      const rel = absOf(explicit ?? "");
-      const abs = `/${rel}`;
-      if (m.type === "tmpfs") {
-        const size = opt("size");
-        out.tmpfs.push(size === undefined ? abs : `${abs}:size=${size}`);
-        out.targets.push({ rel, file: false });
-        out.key.push({ tmpfs: abs, size });
-        continue;
-      }
-      if (m.type === "cache") {
-        const id = opt("id") ?? abs;
-        const dir = join(sc.paths.storage, "build-cache", "mounts", new Bun.CryptoHasher("sha256").update(id).digest("hex"));
-        if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: Number.parseInt(opt("mode") ?? "755", 8) });
-        out.mounts.push(`type=bind,source=${dir},target=${abs}`);
-        out.targets.push({ rel, file: false });
-        out.key.push({ cache: id, target: abs });
-        continue;
-      }
-      const from = opt("from");
-      const source = cleanPath(opt("source") ?? opt("src") ?? "");
-      const root = from !== undefined ? await sc.stageRoot(from) : { dir: sc.context.dir, key: "context" };
-      const host = source === "" ? root.dir : join(root.dir, source);
-      if (!existsSync(host)) throw missing(ins, `source \`${source || "."}\` does not exist${from ? ` in ${from}` : " in the build context"}`, "bind a path that exists");
-      const rw = opt("rw") ?? opt("readwrite");
-      out.mounts.push(`type=bind,source=${host},target=${abs}${truthy(rw) ? "" : ",readonly"}`);
-      out.targets.push({ rel, file: !statSync(host).isDirectory() });
-      out.key.push({ bind: root.key, source, target: abs, rw, content: from === undefined ? hashPaths(sc.context.dir, [source || "."], sc.context.ignore) : root.key });
+  for (const m of ins.mounts) {
+    const opt = (k: string): string | undefined => {
+      const v = m.options.get(k);
+      return v === undefined ? undefined : ev.word(v, ins.loc);
+    };
+    const absOf = (target: string) => cleanPath(target.startsWith("/") ? target : `${ev.config.WorkingDir || "/"}/${target}`);
+    const explicit = opt("target") ?? opt("dst") ?? opt("destination");
+    if (m.type === "secret") {
+      secretMount(sc, ins, opt, explicit === undefined ? undefined : absOf(explicit), out);
+      continue;
     }
-  } catch (e) {
-    for (const d of out.privateDirs) removeTree(d);
-    throw e;
+    if (m.type === "ssh") {
+      sshMount(sc, ins, opt, explicit === undefined ? undefined : absOf(explicit), sshCount++, out);
+      continue;
+    }
+    const rel = absOf(explicit ?? "");
+    const abs = `/${rel}`;
+    if (m.type === "tmpfs") {
+      const size = opt("size");
+      out.tmpfs.push(size === undefined ? abs : `${abs}:size=${size}`);
+      out.targets.push({ rel, file: false });
+      out.key.push({ tmpfs: abs, size });
+      continue;
+    }
+    if (m.type === "cache") {
+      const id = opt("id") ?? abs;
+      const dir = join(sc.paths.storage, "build-cache", "mounts", new Bun.CryptoHasher("sha256").update(id).digest("hex"));
+      if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: Number.parseInt(opt("mode") ?? "755", 8) });
+      out.mounts.push(`type=bind,source=${dir},target=${abs}`);
+      out.targets.push({ rel, file: false });
+      out.key.push({ cache: id, target: abs });
+      continue;
+    }
+    const from = opt("from");
+    const source = cleanPath(opt("source") ?? opt("src") ?? "");
+    const root = from !== undefined ? await sc.stageRoot(from) : { dir: sc.context.dir, key: "context" };
+    const host = source === "" ? root.dir : join(root.dir, source);
+    if (!existsSync(host)) throw missing(ins, `source \`${source || "."}\` does not exist${from ? ` in ${from}` : " in the build context"}`, "bind a path that exists");
+    const rw = opt("rw") ?? opt("readwrite");
+    out.mounts.push(`type=bind,source=${host},target=${abs}${truthy(rw) ? "" : ",readonly"}`);
+    out.targets.push({ rel, file: !statSync(host).isDirectory() });
+    out.key.push({ bind: root.key, source, target: abs, rw, content: from === undefined ? hashPaths(sc.context.dir, [source || "."], sc.context.ignore) : root.key });
   }
   return out;
+}
+
+/**
+ * Write the step's secret files into one private directory and add their (read-only) mounts.
+ * Returns the directory, for the caller to remove when the step ends.
+ */
+export async function writeSecretFiles(sc: StepContext, out: PreparedMounts): Promise<string | undefined> {
+  if (out.secretFiles.length === 0) return undefined;
+  const parent = join(sc.paths.state, "build-secrets");
+  mkdirSync(parent, { recursive: true, mode: 0o700 });
+  const dir = mkdtempSync(join(parent, "s-"));
+  const refused: OwnerEntry[] = [];
+  try {
+    for (const [i, f] of out.secretFiles.entries()) {
+      const file = join(dir, String(i));
+      writeFileSync(file, f.value, { mode: f.mode });
+      chmodSync(file, f.mode);
+      const host = sc.owners.toHost(f.uid, f.gid);
+      if (host !== undefined) {
+        try {
+          chownSync(file, host[0], host[1]);
+        } catch {
+          // Rootless: given from a user namespace below, as COPY --chown does.
+          refused.push({ path: String(i), uid: f.uid, gid: f.gid });
+        }
+      }
+      out.mounts.push(`type=bind,source=${file},target=/${f.rel},readonly`);
+    }
+    if (refused.length > 0) await restoreOwners(dir, refused, "RUN --mount=type=secret");
+  } catch (e) {
+    removeTree(dir);
+    throw e;
+  }
+  return dir;
 }
 
 function numeric(v: string | undefined, dflt: number): number {
@@ -117,21 +148,7 @@ function secretMount(sc: StepContext, ins: RunInstruction, opt: (k: string) => s
   const value = readSecret(sc.secrets, source);
   if (envName !== undefined) out.env.push(`${envName}=${new TextDecoder().decode(value)}`);
   if (rel === undefined) return;
-  const parent = join(sc.paths.state, "build-secrets");
-  mkdirSync(parent, { recursive: true, mode: 0o700 });
-  const dir = mkdtempSync(join(parent, "s-"));
-  out.privateDirs.push(dir);
-  const file = join(dir, "secret");
-  writeFileSync(file, value, { mode });
-  const host = sc.owners.toHost(uid, gid);
-  if (host !== undefined) {
-    try {
-      chownSync(file, host[0], host[1]);
-    } catch {
-      // Rootless without that id mapped: the file stays the user's (root in the step).
-    }
-  }
-  out.mounts.push(`type=bind,source=${file},target=/${rel},readonly`);
+  out.secretFiles.push({ value, rel, mode, uid, gid });
   out.targets.push({ rel, file: true });
 }
 

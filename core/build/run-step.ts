@@ -18,7 +18,7 @@ import { formatLocation } from "./dockerfile/errors.ts";
 import type { Instruction } from "./dockerfile/types.ts";
 import type { StageEvaluator } from "./evaluate.ts";
 import { makeStub, removeStubs, type MountStubs } from "./mount-stubs.ts";
-import { prepareMounts, type PreparedMounts } from "./run-mounts.ts";
+import { prepareMounts, writeSecretFiles, type PreparedMounts } from "./run-mounts.ts";
 import { storeLayerFromDir, type LayerRef } from "./layer-writer.ts";
 import { lookupPath, numericUser } from "./rootfs.ts";
 import { lowerDirs, type ImageState, type StepContext } from "./state.ts";
@@ -82,15 +82,16 @@ export async function runStep(sc: StepContext, state: ImageState, ev: StageEvalu
   const mounts = await prepareMounts(sc, ins, ev);
   const network = ins.network === undefined || ins.network === "default" ? sc.network : ins.network;
   const key = stepKey(state.key, { run: argv, env, mounts: mounts.key, network });
+  const hit = sc.cache.get(key);
+  if (hit) {
+    sc.events.cached?.(key);
+    return { ...(hit.layer ? { layer: hit.layer } : {}), createdBy, key, cached: true };
+  }
+  const secretDir = await writeSecretFiles(sc, mounts);
   try {
-    const hit = sc.cache.get(key);
-    if (hit) {
-      sc.events.cached?.(key);
-      return { ...(hit.layer ? { layer: hit.layer } : {}), createdBy, key, cached: true };
-    }
     return await runFresh(sc, state, ins, { argv, env, createdBy, key, mounts, network });
   } finally {
-    for (const d of mounts.privateDirs) removeTree(d);
+    if (secretDir !== undefined) removeTree(secretDir);
   }
 }
 

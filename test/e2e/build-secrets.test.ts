@@ -5,10 +5,10 @@
  * Where buildah (Debian 12: 1.28) supports the same, the result is compared with `buildah bud`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { box, makeEnv, REPO, type BoxEnv } from "../helpers/box.ts";
+import { box, makeEnv, REPO, testUser, type BoxEnv } from "../helpers/box.ts";
 import { can } from "../helpers/requires.ts";
 
 const SECRET = "s3cr3t-MARKER-one";
@@ -294,5 +294,38 @@ describe.skipIf(!can.root)(`box build: secrets, ssh, COPY --exclude/--parents, A
     }, 60000);
 
     test.skip("COPY --exclude, COPY --parents and ADD --checksum (skipped: buildah 1.28 does not support them)", () => {});
+  });
+});
+
+const subuid = existsSync("/etc/subuid") && readFileSync("/etc/subuid", "utf8").split("\n").some((l) => l.startsWith(`${testUser?.name}:`));
+const rootless = can.root && can.rootlessUser && subuid;
+describe.skipIf(!rootless)(`box build --secret, rootless${rootless ? "" : " (skipped: needs root, the boxtest user and an /etc/subuid range; run scripts/setup.sh)"}`, () => {
+  let env: BoxEnv;
+  let dir: string;
+  beforeAll(() => {
+    env = makeEnv("rootless");
+    dir = mkdtempSync(join(tmpdir(), "box-build-secrets-rl-"));
+    const user = env.user as NonNullable<BoxEnv["user"]>;
+    chownSync(dir, user.uid, user.gid);
+  });
+  afterAll(() => {
+    env.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("the step sees the secret with the uid it asked for (given from a user namespace); nothing stays", async () => {
+    const user = env.user as NonNullable<BoxEnv["user"]>;
+    const secret = join(dir, "token");
+    writeFileSync(secret, SECRET, { mode: 0o600 });
+    mkdirSync(join(dir, "ctx"));
+    writeFileSync(join(dir, "ctx/Dockerfile"), "FROM base\nRUN --mount=type=secret,id=tok,uid=1000,gid=1000 sha256sum /run/secrets/tok | cut -d' ' -f1 > /h && stat -c '%a %u:%g' /run/secrets/tok >> /h\n");
+    for (const p of [secret, join(dir, "ctx"), join(dir, "ctx/Dockerfile")]) chownSync(p, user.uid, user.gid);
+    const r = await box(env, ["build", "-q", "--network", "none", "--secret", `id=tok,src=${secret}`, "-t", "rl", join(dir, "ctx")], { timeoutMs: 60000 });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const run = await box(env, ["run", "--rm", "--network", "none", "rl", "sh", "-c", "cat /h; ls -A /run"]);
+    expect(run.stdout).toBe(`${sha256(SECRET)}\n400 1000:1000\n`);
+    const priv = join(env.runroot, "build-secrets");
+    expect(existsSync(priv) ? readdirSync(priv) : []).toEqual([]);
   });
 });
