@@ -1,7 +1,8 @@
 /**
  * A RUN's --mount options made real: bind (context or another stage), cache, tmpfs, secret and
  * ssh. Each gives the runtime a mount, the step's cache key a part, and the step a mount point
- * to make and take away again. A secret is written to a private directory under the state root
+ * to make and take away again. An ssh mount that names mode, uid or gid gets a relay socket of
+ * that mode and owner (agent-proxy.ts); otherwise the agent's own socket is bound. A secret is written to a private directory under the state root
  * (tmpfs on most hosts) for the one step and removed after it; its bytes never reach the key.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
@@ -14,6 +15,7 @@ import { formatLocation } from "./dockerfile/errors.ts";
 import type { Instruction } from "./dockerfile/types.ts";
 import type { StageEvaluator } from "./evaluate.ts";
 import { cleanPath } from "./ignore.ts";
+import { startAgentProxy, type AgentProxy } from "./agent-proxy.ts";
 import { readSecret } from "./secrets.ts";
 import { hashPaths } from "./sources.ts";
 import type { StepContext } from "./state.ts";
@@ -31,6 +33,8 @@ export interface PreparedMounts {
   key: unknown[];
   /** Secret files to write when the step really runs (a cache hit writes none). */
   secretFiles: { value: Uint8Array; rel: string; mode: number; uid: number; gid: number }[];
+  /** Agents the step reaches through a relay of its own mode and owner. */
+  agents: { socket: string; rel: string; mode: number; uid: number; gid: number }[];
 }
 
 function truthy(v: string | undefined): boolean {
@@ -42,7 +46,7 @@ function missing(ins: RunInstruction, what: string, hint: string): BoxError {
 }
 
 export async function prepareMounts(sc: StepContext, ins: RunInstruction, ev: StageEvaluator): Promise<PreparedMounts> {
-  const out: PreparedMounts = { mounts: [], tmpfs: [], targets: [], env: [], key: [], secretFiles: [] };
+  const out: PreparedMounts = { mounts: [], tmpfs: [], targets: [], env: [], key: [], secretFiles: [], agents: [] };
   let sshCount = 0;
   for (const m of ins.mounts) {
     const opt = (k: string): string | undefined => {
@@ -90,38 +94,57 @@ export async function prepareMounts(sc: StepContext, ins: RunInstruction, ev: St
   return out;
 }
 
+/** What a running step holds: its private directory and the agent relays serving it. */
+export interface StepPrivates {
+  release(): void;
+}
+
 /**
- * Write the step's secret files into one private directory and add their (read-only) mounts.
- * Returns the directory, for the caller to remove when the step ends.
+ * Write the step's secret files and start its agent relays in one private directory, adding
+ * their mounts. The caller releases them when the step ends.
  */
-export async function writeSecretFiles(sc: StepContext, out: PreparedMounts): Promise<string | undefined> {
-  if (out.secretFiles.length === 0) return undefined;
+export async function materializeMounts(sc: StepContext, out: PreparedMounts): Promise<StepPrivates> {
+  if (out.secretFiles.length === 0 && out.agents.length === 0) return { release: () => undefined };
   const parent = join(sc.paths.state, "build-secrets");
   mkdirSync(parent, { recursive: true, mode: 0o700 });
   const dir = mkdtempSync(join(parent, "s-"));
+  const proxies: AgentProxy[] = [];
+  const release = () => {
+    for (const p of proxies) p.stop();
+    removeTree(dir);
+  };
   const refused: OwnerEntry[] = [];
+  const own = (name: string, uid: number, gid: number) => {
+    const host = sc.owners.toHost(uid, gid);
+    if (host === undefined) return;
+    try {
+      chownSync(join(dir, name), host[0], host[1]);
+    } catch {
+      // Rootless: given from a user namespace below, as COPY --chown does.
+      refused.push({ path: name, uid, gid });
+    }
+  };
   try {
     for (const [i, f] of out.secretFiles.entries()) {
-      const file = join(dir, String(i));
+      const file = join(dir, `secret-${i}`);
       writeFileSync(file, f.value, { mode: f.mode });
       chmodSync(file, f.mode);
-      const host = sc.owners.toHost(f.uid, f.gid);
-      if (host !== undefined) {
-        try {
-          chownSync(file, host[0], host[1]);
-        } catch {
-          // Rootless: given from a user namespace below, as COPY --chown does.
-          refused.push({ path: String(i), uid: f.uid, gid: f.gid });
-        }
-      }
+      own(`secret-${i}`, f.uid, f.gid);
       out.mounts.push(`type=bind,source=${file},target=/${f.rel},readonly`);
     }
-    if (refused.length > 0) await restoreOwners(dir, refused, "RUN --mount=type=secret");
+    for (const [i, a] of out.agents.entries()) {
+      const sock = join(dir, `agent-${i}`);
+      proxies.push(startAgentProxy(sock, a.socket));
+      chmodSync(sock, a.mode);
+      own(`agent-${i}`, a.uid, a.gid);
+      out.mounts.push(`type=bind,source=${sock},target=/${a.rel}`);
+    }
+    if (refused.length > 0) await restoreOwners(dir, refused, "RUN --mount");
   } catch (e) {
-    removeTree(dir);
+    release();
     throw e;
   }
-  return dir;
+  return { release };
 }
 
 function numeric(v: string | undefined, dflt: number): number {
@@ -162,7 +185,12 @@ function sshMount(sc: StepContext, ins: RunInstruction, opt: (k: string) => stri
     if (required) throw missing(ins, `ssh agent \`${id}\` is required but was not forwarded`, `pass it with box build --ssh ${id === "default" ? "default (uses $SSH_AUTH_SOCK)" : `${id}=/path/to/agent.sock`}`);
     return;
   }
-  out.mounts.push(`type=bind,source=${socket},target=/${rel}`);
+  const mode = opt("mode");
+  const uid = opt("uid");
+  const gid = opt("gid");
+  if (mode !== undefined || uid !== undefined || gid !== undefined) {
+    out.agents.push({ socket, rel, mode: Number.parseInt(mode ?? "600", 8), uid: numeric(uid, 0), gid: numeric(gid, 0) });
+  } else out.mounts.push(`type=bind,source=${socket},target=/${rel}`);
   out.targets.push({ rel, file: true });
   // The first agent is the one ssh and git find (BuildKit does the same).
   if (!out.env.some((e) => e.startsWith("SSH_AUTH_SOCK="))) out.env.push(`SSH_AUTH_SOCK=/${rel}`);

@@ -12,13 +12,12 @@ import { layerRoot } from "../image/store/layers.ts";
 import { cleanupContainer, waitForExit } from "../runtime/lifecycle.ts";
 import { createContainer, startContainer, type RunnableImage, type RunOptions } from "../runtime/run.ts";
 import { loadContainer, readExitFile } from "../state/containers.ts";
-import { removeTree } from "../state/remove.ts";
 import { stepKey } from "./cache.ts";
 import { formatLocation } from "./dockerfile/errors.ts";
 import type { Instruction } from "./dockerfile/types.ts";
 import type { StageEvaluator } from "./evaluate.ts";
 import { makeStub, removeStubs, type MountStubs } from "./mount-stubs.ts";
-import { prepareMounts, writeSecretFiles, type PreparedMounts } from "./run-mounts.ts";
+import { materializeMounts, prepareMounts, type PreparedMounts } from "./run-mounts.ts";
 import { storeLayerFromDir, type LayerRef } from "./layer-writer.ts";
 import { lookupPath, numericUser } from "./rootfs.ts";
 import { lowerDirs, type ImageState, type StepContext } from "./state.ts";
@@ -87,11 +86,11 @@ export async function runStep(sc: StepContext, state: ImageState, ev: StageEvalu
     sc.events.cached?.(key);
     return { ...(hit.layer ? { layer: hit.layer } : {}), createdBy, key, cached: true };
   }
-  const secretDir = await writeSecretFiles(sc, mounts);
+  const privates = await materializeMounts(sc, mounts);
   try {
     return await runFresh(sc, state, ins, { argv, env, createdBy, key, mounts, network });
   } finally {
-    if (secretDir !== undefined) removeTree(secretDir);
+    privates.release();
   }
 }
 

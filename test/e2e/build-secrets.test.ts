@@ -161,13 +161,15 @@ describe.skipIf(!can.root)(`box build: secrets, ssh, COPY --exclude/--parents, A
         "FROM base",
         `RUN --mount=type=ssh test -S "$SSH_AUTH_SOCK" && echo "$SSH_AUTH_SOCK" > /sock.txt`,
         "RUN --mount=type=ssh,id=other,target=/tmp/agent,required=true test -S /tmp/agent && echo other-ok > /other.txt",
+        // mode/uid: a relay socket of the step's own (the relay itself: test/unit/build/agent-proxy.test.ts).
+        `RUN --mount=type=ssh,uid=1000,mode=0660 test -S "$SSH_AUTH_SOCK" && stat -c '%a %u:%g' "$SSH_AUTH_SOCK" > /relay.txt`,
         "",
       ].join("\n"));
       const r = await build(["--ssh", "default", "--ssh", `other=${sock}`, "-t", "ssh", ctx], { SSH_AUTH_SOCK: sock });
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
-      const run = await box(env, ["run", "--rm", "ssh", "sh", "-c", "cat /sock.txt /other.txt; ls -A /run /tmp"]);
-      expect(run.stdout).toBe("/run/buildkit/ssh_agent.0\nother-ok\n/run:\n\n/tmp:\n");
+      const run = await box(env, ["run", "--rm", "ssh", "sh", "-c", "cat /sock.txt /other.txt /relay.txt; ls -A /run /tmp"]);
+      expect(run.stdout).toBe("/run/buildkit/ssh_agent.0\nother-ok\n660 1000:0\n/run:\n\n/tmp:\n");
       const missing = await build(["--no-cache", "--ssh", `default=${sock}`, ctx]);
       expect(missing.code).toBe(1);
       expect(missing.stderr).toContain("Dockerfile:3:1: RUN --mount: ssh agent `other` is required but was not forwarded");
