@@ -24,7 +24,7 @@ import { cleanPath, IgnoreMatcher } from "./ignore.ts";
 import { storeLayerFromDir } from "./layer-writer.ts";
 import { lookupPath, numericUser } from "./rootfs.ts";
 import type { RunResult } from "./run-step.ts";
-import { hashItems, matchSource, sourceRel, walkTree, type SourceItem } from "./sources.ts";
+import { hashItem, hashItems, matchSource, sourceRel, walkTree, type SourceItem } from "./sources.ts";
 import { lowerDirs, type ImageState, type StepContext } from "./state.ts";
 
 type CopyInstruction = Instruction & { kind: "COPY" | "ADD" };
@@ -244,9 +244,16 @@ async function copyFresh(sc: StepContext, state: ImageState, ev: StageEvaluator,
   const existingDir = destRel === "" || lookupPath(lowers, destRel)?.stat.isDirectory() === true;
   const intoDir = slash || existingDir;
 
+  const exclude = ins.exclude.length > 0 ? new IgnoreMatcher(ins.exclude.map(word)) : undefined;
   const hash = new Bun.CryptoHasher("sha256");
   for (const s of sources) {
-    if (s.kind === "items") hash.update(hashItems(root.dir, s.items, ignore));
+    if (s.kind === "items" && (exclude !== undefined || ins.parents)) {
+      // Only what is copied counts: an excluded file may change without a rebuild (BuildKit's too).
+      for (const item of s.items) {
+        const kept = ins.parents ? landing(item.rel, s.strip) : undefined;
+        for (const e of selected(root.dir, item, ignore, exclude, kept)) hashItem(hash, e.entry, posix.join(kept ?? item.rel, e.under));
+      }
+    } else if (s.kind === "items") hash.update(hashItems(root.dir, s.items, ignore));
     else if (s.kind === "heredoc") hash.update(`heredoc\0${s.name}\0${s.content}`);
     else hash.update(`url\0${s.url}`);
   }
@@ -265,7 +272,6 @@ async function copyFresh(sc: StepContext, state: ImageState, ev: StageEvaluator,
     const u = numericUser(lowers, chown, `${what} --chown`);
     return [u.uid, u.gid] as [number, number];
   })();
-  const exclude = ins.exclude.length > 0 ? new IgnoreMatcher(ins.exclude.map(word)) : undefined;
   const tree = new LayerTree(join(sc.scratch("copy"), "diff"), sc, lowers, owner);
   mkdirSync(tree.root, { recursive: true });
   const target = (name: string) => (intoDir ? (destRel === "" ? name : `${destRel}/${name}`) : destRel);
@@ -292,10 +298,8 @@ async function copyFresh(sc: StepContext, state: ImageState, ev: StageEvaluator,
         const base = intoDir && count > 1 ? target("") : destRel;
         const baseRel = base.replace(/\/$/, "");
         tree.dir(baseRel, undefined);
-        for (const child of walkTree(root.dir, item.rel, ignore)) {
-          const under = child.rel.slice(item.rel === "" ? 0 : item.rel.length + 1);
-          if (exclude?.ignores(under)) continue;
-          copyEntry(tree, child, posix.join(baseRel, under), chmod);
+        for (const { entry, under } of selected(root.dir, item, ignore, exclude, undefined)) {
+          if (under !== "") copyEntry(tree, entry, posix.join(baseRel, under), chmod);
         }
         continue;
       }
@@ -321,19 +325,28 @@ async function copyFresh(sc: StepContext, state: ImageState, ev: StageEvaluator,
 }
 
 /**
- * COPY --parents: the entry lands at its path below the pivot (`kept`), a directory with its
- * contents; --exclude patterns match kept paths, as BuildKit matches them from the copy's root.
+ * The entries a source item copies, each with its path below where the item lands ("" for the
+ * item itself), --exclude applied. Patterns match the path as it lands: below a directory
+ * source, the file's own name, or with --parents the kept path (BuildKit matches from the
+ * copy's root, which is each of these).
  */
-function copyKept(tree: LayerTree, root: string, item: SourceItem, destRel: string, kept: string, ignore: IgnoreMatcher, exclude: IgnoreMatcher | undefined, chmod: number | undefined): void {
-  const at = (k: string) => posix.join(destRel, k);
-  if (kept !== "" && exclude?.ignores(kept)) return;
-  if (kept !== "") copyEntry(tree, item, at(kept), chmod);
-  else tree.dir(destRel, undefined);
+function* selected(root: string, item: SourceItem, ignore: IgnoreMatcher, exclude: IgnoreMatcher | undefined, kept: string | undefined): Generator<{ entry: SourceItem; under: string }> {
+  const excluded = (p: string) => exclude !== undefined && p !== "" && exclude.ignores(p);
+  if (excluded(kept ?? (item.stat.isDirectory() ? "" : basename(item.rel)))) return;
+  yield { entry: item, under: "" };
   if (!item.stat.isDirectory()) return;
   for (const child of walkTree(root, item.rel, ignore)) {
-    const k = posix.join(kept, child.rel.slice(item.rel === "" ? 0 : item.rel.length + 1));
-    if (exclude?.ignores(k)) continue;
-    copyEntry(tree, child, at(k), chmod);
+    const under = child.rel.slice(item.rel === "" ? 0 : item.rel.length + 1);
+    if (!excluded(posix.join(kept ?? "", under))) yield { entry: child, under };
+  }
+}
+
+/** COPY --parents: each entry lands at its kept path (below the pivot) under dest. */
+function copyKept(tree: LayerTree, root: string, item: SourceItem, destRel: string, kept: string, ignore: IgnoreMatcher, exclude: IgnoreMatcher | undefined, chmod: number | undefined): void {
+  for (const { entry, under } of selected(root, item, ignore, exclude, kept)) {
+    const rel = posix.join(destRel, kept, under);
+    if (rel === "." || (under === "" && kept === "")) tree.dir(destRel, undefined);
+    else copyEntry(tree, entry, rel, chmod);
   }
 }
 

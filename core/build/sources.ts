@@ -92,7 +92,7 @@ export function* walkTree(root: string, rel: string, ignore: IgnoreMatcher): Gen
   }
 }
 
-function hashItem(h: Bun.CryptoHasher, item: SourceItem, name: string): void {
+export function hashItem(h: Bun.CryptoHasher, item: SourceItem, name: string): void {
   const st = item.stat;
   const type = st.isDirectory() ? "d" : st.isSymbolicLink() ? "l" : st.isFile() ? "f" : "o";
   h.update(`${type}\0${name}\0${st.mode & 0o7777}\0${st.size}\0`);

@@ -210,9 +210,13 @@ describe.skipIf(!can.root)(`box build: secrets, ssh, COPY --exclude/--parents, A
       ]);
     });
 
-    test("the patterns and --parents are part of the cache key", async () => {
+    test("the patterns and --parents are part of the cache key; excluded files are not", async () => {
       const again = await build(["-t", "copied", ctx]);
       expect(again.stdout.match(/--> Using cache/g)?.length).toBe(7);
+      // Only what is copied is in the key: an excluded file may change.
+      writeFileSync(join(ctx, "x/sub/deep.md"), "changed, but excluded everywhere\n");
+      const excludedChanged = await build(["-t", "copied", ctx]);
+      expect(excludedChanged.stdout.match(/--> Using cache/g)?.length).toBe(7);
       const pat = await build(["-t", "copied2", "--build-arg", "PAT=*.txt", ctx]);
       expect(pat.code).toBe(0);
       // The ARG step and the three COPY before the changed one hit; the changed one and after miss.
