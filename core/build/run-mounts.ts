@@ -1,9 +1,10 @@
 /**
  * A RUN's --mount options made real: bind (context or another stage), cache, tmpfs, secret and
  * ssh. Each gives the runtime a mount, the step's cache key a part, and the step a mount point
- * to make and take away again. An ssh mount that names mode, uid or gid gets a relay socket of
- * that mode and owner (agent-proxy.ts); otherwise the agent's own socket is bound. A secret is written to a private directory under the state root
+ * to make and take away again. A secret is written to a private directory under the state root
  * (tmpfs on most hosts) for the one step and removed after it; its bytes never reach the key.
+ * An ssh mount that names mode, uid or gid gets a relay socket of that mode and owner
+ * (agent-proxy.ts); otherwise the agent's own socket is bound.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
