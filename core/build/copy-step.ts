@@ -227,6 +227,7 @@ async function copyFresh(sc: StepContext, state: ImageState, ev: StageEvaluator,
       count++;
       continue;
     }
+    if (ins.checksum !== undefined) throw new BoxError("E_INVALID_INPUT", `${what}: --checksum requires an HTTP(S) source, not \`${src}\``);
     const pivot = ins.parents ? parentsPivot(src) : { strip: "", path: src };
     const items = matchSource(root.dir, pivot.path, ignore, what);
     sources.push({ kind: "items", items, strip: ins.parents ? cleanPath(sourceRel(pivot.strip, what)) : "" });
