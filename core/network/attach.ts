@@ -17,8 +17,7 @@ import { contains, formatAddress, mustParseAddress, mustParseCidr, nth, size, ty
 import { Netlink } from "./netlink/socket.ts";
 import { readAllAttachments, withPool, writeContainerNetwork, type Attachment, type HostEntry, type Pool } from "./pool.ts";
 import { allocatePorts, type PortRequest } from "./ports.ts";
-import { LOOPBACK6, loopback6Ports, startProxy } from "./proxy.ts";
-import { stopHelper } from "./rootless.ts";
+import { proxyPorts, startProxy, stopProxy } from "./proxy.ts";
 import { LINK_LOCAL_GATEWAY, type Network } from "./store.ts";
 
 const EEXIST = 17;
@@ -114,7 +113,7 @@ function recordFor(pool: Attachment[], a: Attachment): void {
 /** Undo what an attachment holds outside the container's namespace. */
 function release(nl: Netlink, a: Attachment): void {
   removePorts(a.ports, a.ipv4, a.ipv6);
-  if (a.proxy) stopHelper(a.proxy.pid, a.proxy.startTime);
+  if (a.proxy) stopProxy(a.proxy.pid, a.proxy.startTime);
   nl.deleteLink(a.hostVeth);
 }
 
@@ -186,15 +185,8 @@ export async function attachContainer(paths: BoxPaths, c: ContainerIdentity, req
       }
     }
     a.mac = macFor(v4);
-    // An IPv6 host address other than ::1 (which the proxy serves) needs the container's own IPv6.
-    const v6only = req.ports.find((p) => p.hostIp.includes(":") && p.hostIp !== LOOPBACK6 && !a.ipv6);
-    if (v6only) {
-      throw new BoxError("E_INVALID_INPUT", `-p [${v6only.hostIp}]:${v6only.hostPort}:${v6only.containerPort}: network ${net.name} has no IPv6, so nothing reaches the container from an IPv6 address`, {
-        hint: net.name === "box" ? "publish on all addresses or on [::1], or set \"ipv6\": true in box's config.json" : "publish on all addresses or on [::1], or use a network created with --ipv6",
-      });
-    }
     a.ports = await allocatePorts(req.ports, pool.attachments.flatMap((o) => o.ports));
-    const proxied = loopback6Ports(a.ports);
+    const proxied = proxyPorts(a.ports, a.ipv6 !== undefined);
     const target = a.ipv4 ?? a.ipv6;
     // Started first, both processes: the proxy's start-up and nft's run overlap the plumbing.
     const proxy = proxied.length > 0 && target ? startProxy({ pid: c.pid, ...(start ? { startTime: start } : {}), target, ports: proxied }) : Promise.resolve(undefined);
@@ -211,7 +203,7 @@ export async function attachContainer(paths: BoxPaths, c: ContainerIdentity, req
     } catch (e) {
       // Undone only once both have settled, so no element is added after its removal.
       const [p] = await settled;
-      if (p.status === "fulfilled" && p.value !== undefined) stopHelper(p.value, undefined);
+      if (p.status === "fulfilled" && p.value !== undefined) stopProxy(p.value, undefined);
       release(nl, a);
       throw e;
     }

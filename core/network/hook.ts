@@ -14,7 +14,7 @@ import { attachContainer, detachContainer } from "./attach.ts";
 import { loadContainer, processStartTime, type ContainerRecord } from "../state/containers.ts";
 import { readContainerNetwork, writeContainerNetwork } from "./pool.ts";
 import { allocatePorts, parseExpose, parsePublish, type PortRequest } from "./ports.ts";
-import { loopback6Ports, startProxy } from "./proxy.ts";
+import { proxyPorts, startProxy, stopProxy } from "./proxy.ts";
 import { rootlessDefault, rootlessFallback, startPasta, startSlirp4netns, stopHelper } from "./rootless.ts";
 import { DEFAULT_NETWORK, findNetwork } from "./store.ts";
 
@@ -71,13 +71,14 @@ export function networkHooks(paths: BoxPaths, opts: RunOptions): PreStartHook[] 
       }
       const startTime = processStartTime(helper);
       let proxy: { pid: number; startTime?: string } | undefined;
-      // pasta listens on [::] itself; slirp4netns only on IPv4, so [::1] goes through box's
-      // proxy to the port slirp4netns holds on 127.0.0.1.
-      const v6 = mode === "slirp4netns" ? loopback6Ports(mapped) : [];
+      // pasta listens on [::] itself; slirp4netns only on IPv4, so the IPv6 side ([::] for a
+      // port on every address, [::1]) goes through box's proxy to the port slirp4netns holds on
+      // 127.0.0.1 (slirpForward refuses any other IPv6 address).
+      const v6 = mode === "slirp4netns" ? proxyPorts(mapped, false) : [];
       if (v6.length > 0) {
         try {
           const ctrStart = processStartTime(pid);
-          const proxyPid = await startProxy({ pid, ...(ctrStart ? { startTime: ctrStart } : {}), target: "127.0.0.1", ports: v6.map((p) => ({ ...p, hostIp: "::1", containerPort: p.hostPort })) });
+          const proxyPid = await startProxy({ pid, ...(ctrStart ? { startTime: ctrStart } : {}), target: "127.0.0.1", ports: v6.map((p) => ({ ...p, containerPort: p.hostPort })) });
           const proxyStart = processStartTime(proxyPid);
           proxy = { pid: proxyPid, ...(proxyStart ? { startTime: proxyStart } : {}) };
         } catch (e) {
@@ -88,7 +89,7 @@ export function networkHooks(paths: BoxPaths, opts: RunOptions): PreStartHook[] 
       writeContainerNetwork(networkFileOf(record.dirs.state), { mode, helper: { pid: helper, ...(startTime ? { startTime } : {}) }, ...(proxy ? { proxy } : {}), attachments: [], ports: mapped });
       return () => {
         stopHelper(helper, startTime);
-        if (proxy) stopHelper(proxy.pid, proxy.startTime);
+        if (proxy) stopProxy(proxy.pid, proxy.startTime);
       };
     }];
   }
@@ -113,7 +114,8 @@ export async function teardownNetwork(paths: BoxPaths, id: string): Promise<void
   const r = loadContainer(paths, id);
   if (r) {
     const n = readContainerNetwork(networkFileOf(r.dirs.state));
-    for (const h of [n?.helper, n?.proxy]) if (h) stopHelper(h.pid, h.startTime);
+    if (n?.helper) stopHelper(n.helper.pid, n.helper.startTime);
+    if (n?.proxy) stopProxy(n.proxy.pid, n.proxy.startTime);
   }
   await detachContainer(paths, id);
 }

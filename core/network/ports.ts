@@ -82,8 +82,13 @@ function clashes(a: { hostIp: string; hostPort: number; proto: string }, b: { ho
   return a.proto === b.proto && a.hostPort === b.hostPort && (a.hostIp === "" || b.hostIp === "" || a.hostIp === b.hostIp);
 }
 
-/** Whether a process in this network namespace listens on the port (a bind that fails). */
-async function boundByHost(p: { hostIp: string; hostPort: number; proto: "tcp" | "udp" }): Promise<boolean> {
+/**
+ * Whether the port can be had on the host: a bind, closed at once. For every address it binds
+ * [::] dual-stack, which fails when any IPv4 or IPv6 address holds the port, so it covers both
+ * the kernel's DNAT and the proxy's [::] listener (proxy.ts). "not-local": the address given
+ * with -p is none of this namespace's.
+ */
+async function probe(p: { hostIp: string; hostPort: number; proto: "tcp" | "udp" }): Promise<"free" | "taken" | "not-local"> {
   const hostname = p.hostIp === "" ? "::" : p.hostIp;
   try {
     if (p.proto === "tcp") {
@@ -93,10 +98,15 @@ async function boundByHost(p: { hostIp: string; hostPort: number; proto: "tcp" |
       const s = await Bun.udpSocket({ hostname, port: p.hostPort });
       s.close();
     }
-    return false;
-  } catch {
-    return true;
+    return "free";
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EADDRNOTAVAIL" ? "not-local" : "taken";
   }
+}
+
+/** `8080`, `127.0.0.1:8080`, `[2001:db8::1]:8080`. */
+function hostPortText(p: { hostIp: string; hostPort: number }): string {
+  return p.hostIp === "" ? String(p.hostPort) : `${p.hostIp.includes(":") ? `[${p.hostIp}]` : p.hostIp}:${p.hostPort}`;
 }
 
 const EPHEMERAL: [number, number] = [32768, 60999];
@@ -108,8 +118,14 @@ export async function allocatePorts(requests: PortRequest[], taken: PortMapping[
     const held = [...taken, ...out];
     if (r.hostPort !== 0) {
       const owner = held.find((t) => clashes(t, r));
-      if (owner || (await boundByHost(r))) {
-        throw new BoxError("E_EXISTS", `host port ${r.hostIp === "" ? "" : `${r.hostIp}:`}${r.hostPort}/${r.proto} is already allocated`, {
+      const state = owner ? "taken" : await probe(r);
+      if (state === "not-local") {
+        throw new BoxError("E_INVALID_INPUT", `-p ${hostPortText(r)}:${r.containerPort}: ${r.hostIp} is not an address of this host`, {
+          hint: "publish on one of the host's addresses (ip addr), or on all of them with -p HOST:CONTAINER",
+        });
+      }
+      if (state === "taken") {
+        throw new BoxError("E_EXISTS", `host port ${hostPortText(r)}/${r.proto} is already allocated`, {
           hint: "publish on another host port, e.g. -p 8081:" + r.containerPort + ", or stop what holds it",
         });
       }
@@ -120,7 +136,7 @@ export async function allocatePorts(requests: PortRequest[], taken: PortMapping[
     for (let tries = 0; tries < 200 && port === 0; tries++) {
       const cand = EPHEMERAL[0] + Math.floor(Math.random() * (EPHEMERAL[1] - EPHEMERAL[0]));
       const c = { ...r, hostPort: cand };
-      if (!held.some((t) => clashes(t, c)) && !(await boundByHost(c))) port = cand;
+      if (!held.some((t) => clashes(t, c)) && (await probe(c)) === "free") port = cand;
     }
     if (port === 0) throw new BoxError("E_EXISTS", "no free host port found in 32768-60999", { hint: "give host ports explicitly with -p HOST:CONTAINER" });
     out.push({ ...r, hostPort: port });
@@ -128,16 +144,17 @@ export async function allocatePorts(requests: PortRequest[], taken: PortMapping[
   return out;
 }
 
-/** docker port's lines: `80/tcp -> 0.0.0.0:8080`, and `[::]:8080` for the IPv6 side. */
-export function describePorts(ports: PortMapping[], ipv6: boolean): string[] {
+/**
+ * docker port's lines: `80/tcp -> 0.0.0.0:8080` and `80/tcp -> [::]:8080` for a port on every
+ * address, which every mode serves on both families (bridge: DNAT and the proxy; pasta itself;
+ * slirp4netns with the proxy), and the one address otherwise.
+ */
+export function describePorts(ports: PortMapping[]): string[] {
   const lines: string[] = [];
   for (const p of ports) {
     const key = `${p.containerPort}/${p.proto}`;
     if (p.hostIp !== "") lines.push(`${key} -> ${p.hostIp.includes(":") ? `[${p.hostIp}]` : p.hostIp}:${p.hostPort}`);
-    else {
-      lines.push(`${key} -> 0.0.0.0:${p.hostPort}`);
-      if (ipv6) lines.push(`${key} -> [::]:${p.hostPort}`);
-    }
+    else lines.push(`${key} -> 0.0.0.0:${p.hostPort}`, `${key} -> [::]:${p.hostPort}`);
   }
   return lines;
 }

@@ -1,13 +1,14 @@
 /**
- * The port proxy's own process (`box network _proxy SPEC`): listens on [::1] and relays each TCP
- * connection and UDP peer to the container (see proxy.ts for why it exists).
+ * The port proxy's own process (`box network _proxy SPEC`): listens on the IPv6 addresses of its
+ * spec (::1, ::, or one given with -p; IPv6 only, so IPv4 stays with the kernel's DNAT) and relays
+ * each TCP connection and UDP peer to the container (see proxy.ts for why it exists).
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, createServer, type Server, type Socket as NetSocket } from "node:net";
 import * as v from "valibot";
 import { isProcessState } from "../state/containers.ts";
 import type { PortMapping } from "./pool.ts";
-import { LOOPBACK6, ProxySpecSchema, type ProxySpec } from "./proxy.ts";
+import { listenerName, ProxySpecSchema, type ProxySpec } from "./proxy.ts";
 
 /** Copy `from` into `to`, reading no faster than `to` drains. */
 function forward(from: NetSocket, to: NetSocket): void {
@@ -37,11 +38,16 @@ function relayTcp(p: PortMapping, target: string): Promise<Server> {
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen({ host: LOOPBACK6, port: p.hostPort, ipv6Only: true }, () => resolve(server));
+    server.listen({ host: p.hostIp, port: p.hostPort, ipv6Only: true }, () => resolve(server));
   });
 }
 
-/** One upstream socket per client address and port, as docker-proxy's UDP side; idle ones close after a minute. */
+/**
+ * One upstream socket per client address and port, as docker-proxy's UDP side; idle ones close
+ * after a minute. A reply leaves from the address the kernel picks for the client, which on [::]
+ * may differ from the one the client sent to (docker-proxy's limitation too: node:dgram offers
+ * no IPV6_PKTINFO).
+ */
 function relayUdp(p: PortMapping, target: string): Promise<{ close(): void }> {
   const listener = createSocket({ type: "udp6", ipv6Only: true });
   const peers = new Map<string, { sock: UdpSocket; used: number; ready: Promise<void> }>();
@@ -77,7 +83,7 @@ function relayUdp(p: PortMapping, target: string): Promise<{ close(): void }> {
   };
   return new Promise((resolve, reject) => {
     listener.once("error", reject);
-    listener.bind({ address: LOOPBACK6, port: p.hostPort }, () => resolve({ close }));
+    listener.bind({ address: p.hostIp, port: p.hostPort }, () => resolve({ close }));
   });
 }
 
@@ -97,12 +103,14 @@ export async function runProxy(specJson: string, say: (line: string) => void, st
   const closeAll = () => {
     for (const l of listeners) l.close();
   };
-  try {
-    for (const p of spec.ports) listeners.push(p.proto === "tcp" ? await relayTcp(p, spec.target) : await relayUdp(p, spec.target));
-  } catch (e) {
-    closeAll();
-    say(`listen: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    return 1;
+  for (const p of spec.ports) {
+    try {
+      listeners.push(p.proto === "tcp" ? await relayTcp(p, spec.target) : await relayUdp(p, spec.target));
+    } catch (e) {
+      closeAll();
+      say(`listen ${listenerName(p)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      return 1;
+    }
   }
   say("ready");
   return await new Promise<number>((resolve) => {

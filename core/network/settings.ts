@@ -3,14 +3,14 @@ import { networkFileOf } from "./hook.ts";
 import { readContainerNetwork, type PortMapping } from "./pool.ts";
 import { describePorts } from "./ports.ts";
 
-function portsObject(ports: PortMapping[], ipv6: boolean): Record<string, { HostIp: string; HostPort: string }[]> {
+/** docker's Ports: a port on every address is listed on 0.0.0.0 and :: (see describePorts). */
+function portsObject(ports: PortMapping[]): Record<string, { HostIp: string; HostPort: string }[]> {
   const out: Record<string, { HostIp: string; HostPort: string }[]> = {};
   for (const p of ports) {
     const list = (out[`${p.containerPort}/${p.proto}`] ??= []);
     if (p.hostIp !== "") list.push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
     else {
-      list.push({ HostIp: "0.0.0.0", HostPort: String(p.hostPort) });
-      if (ipv6) list.push({ HostIp: "::", HostPort: String(p.hostPort) });
+      list.push({ HostIp: "0.0.0.0", HostPort: String(p.hostPort) }, { HostIp: "::", HostPort: String(p.hostPort) });
     }
   }
   return out;
@@ -30,7 +30,6 @@ export function networkSettings(stateDir: string): Record<string, unknown> {
     GlobalIPv6PrefixLen: a.ipv6Prefix ?? 0,
     MacAddress: a.mac,
   }]));
-  const ipv6 = live ? (live.mode !== "bridge" || live.attachments.some((a) => a.ipv6)) : false;
   return {
     Bridge: first?.bridge ?? "",
     IPAddress: first?.ipv4 ?? "",
@@ -40,7 +39,7 @@ export function networkSettings(stateDir: string): Record<string, unknown> {
     Gateway: first?.gateway ?? "",
     IPv6Gateway: first?.ipv6Gateway ?? "",
     MacAddress: first?.mac ?? "",
-    Ports: portsObject(live?.ports ?? [], ipv6),
+    Ports: portsObject(live?.ports ?? []),
     Networks: networks,
   };
 }
@@ -49,8 +48,7 @@ export function networkSettings(stateDir: string): Record<string, unknown> {
 export function portLines(stateDir: string, filter?: string): string[] {
   const n = readContainerNetwork(networkFileOf(stateDir));
   if (!n || (n.mode === "bridge" && n.attachments.length === 0)) return [];
-  const ipv6 = n.mode !== "bridge" || n.attachments.some((a) => a.ipv6);
-  const lines = describePorts(n.ports, ipv6);
+  const lines = describePorts(n.ports);
   if (!filter) return lines;
   const key = filter.includes("/") ? filter : `${filter}/tcp`;
   return lines.filter((l) => l.startsWith(`${key} `)).map((l) => l.slice(l.indexOf("-> ") + 3));

@@ -109,6 +109,8 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     expect(await until(async () => (await inNs(c.ns, ["curl", "-s", "-m", "2", "http://127.0.0.1:18080/"])).stdout.startsWith("hello-from-"))).toBe(true);
     expect((await inNs(c.ns, ["curl", "-s", "-m", "2", "http://[fd00:88::1]:18080/"])).stdout).toStartWith("hello-from-");
     expect((await inNs(c.ns, ["curl", "-s", "-m", "2", "http://[::1]:18080/"])).stdout).toStartWith("hello-from-");
+    // A container with IPv6 is DNAT'd from every other IPv6 address: the proxy holds ::1 alone.
+    expect((await inNs(c.ns, ["ss", "-Htln", "sport = :18080"])).stdout.trim().split(/\s+/)[3]).toBe("[::1]:18080");
     // A host port another container holds is refused, with the way out.
     const taken = await c.box(["run", "--rm", "-p", "18080:80", "base", "true"]);
     expect(taken.code).toBe(125);
@@ -131,6 +133,47 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     expect((await c.box(["wait", "bulk"])).stdout).toBe("0\n");
     expect((await c.box(["logs", "bulk"])).stdout.trim()).toBe("8000000");
     await c.box(["rm", "-f", "bulk"]);
+  });
+
+  test("a container without IPv6 answers on every IPv6 address through the proxy's [::] listener (docker-proxy's), and on an IPv6 address given with -p; all of it goes with rm", async () => {
+    const addr = "2001:db8:77::1";
+    expect(sh(["ip", "-n", c.ns, "addr", "add", `${addr}/64`, "dev", "lo", "nodad"]).code).toBe(0);
+    expect((await c.box(["network", "create", "--subnet", "10.78.0.0/24", "v6less"])).code).toBe(0);
+    const run = () => c.box(["run", "-d", "--name", "v4pub", "--network", "v6less", "-p", "18081:8080", "-p", `[${addr}]:18082:8080`, "base", "sh", "-c", HTTPD]);
+    const get = async (url: string) => (await inNs(c.ns, ["curl", "-s", "-m", "2", url])).stdout;
+    expect((await run()).code).toBe(0);
+    expect((await c.box(["inspect", "--format", "{{.NetworkSettings.GlobalIPv6Address}}", "v4pub"])).stdout.trim()).toBe("");
+    expect((await c.box(["port", "v4pub"])).stdout).toBe(`8080/tcp -> 0.0.0.0:18081\n8080/tcp -> [::]:18081\n8080/tcp -> [${addr}]:18082\n`);
+    expect((await c.box(["port", "v4pub", "8080"])).stdout).toBe(`0.0.0.0:18081\n[::]:18081\n[${addr}]:18082\n`);
+    expect((await c.box(["inspect", "--format", "{{json .NetworkSettings.Ports}}", "v4pub"])).stdout.trim()).toBe(
+      `{"8080/tcp":[{"HostIp":"0.0.0.0","HostPort":"18081"},{"HostIp":"::","HostPort":"18081"},{"HostIp":"${addr}","HostPort":"18082"}]}`,
+    );
+    // The proxy holds [::] for IPv6 only; IPv4 stays with the DNAT.
+    const listening = (await inNs(c.ns, ["ss", "-Htlne", "( sport = :18081 or sport = :18082 )"])).stdout;
+    expect(listening).toMatch(/\[::\]:18081 .*v6only:1/);
+    expect(listening).toContain(`[${addr}]:18082`);
+    expect(listening).not.toMatch(/0\.0\.0\.0:1808[12]/);
+    expect(await until(async () => (await get("http://127.0.0.1:18081/")).startsWith("hello-from-"))).toBe(true);
+    expect(await get(`http://[${addr}]:18081/`)).toStartWith("hello-from-");
+    expect(await get("http://[::1]:18081/")).toStartWith("hello-from-");
+    expect(await get(`http://[${addr}]:18082/`)).toStartWith("hello-from-");
+    // Port 18082 was published on that one address only.
+    expect(await get("http://[::1]:18082/")).toBe("");
+    expect(await get("http://127.0.0.1:18082/")).toBe("");
+    // The [::] listener counts as the port's holder for the next container, on any address.
+    const taken = await c.box(["run", "--rm", "-p", `[${addr}]:18081:80`, "base", "true"]);
+    expect(taken.code).toBe(125);
+    expect(taken.stderr).toBe(`box: host port [${addr}]:18081/tcp is already allocated; publish on another host port, e.g. -p 8081:80, or stop what holds it\n`);
+    expect((await c.box(["rm", "-f", "v4pub"])).code).toBe(0);
+    expect(sh(["pgrep", "-f", "network _proxy .*1808[12]"]).stdout).toBe("");
+    expect((await inNs(c.ns, ["ss", "-Htln", "( sport = :18081 or sport = :18082 )"])).stdout).toBe("");
+    expect(await get(`http://[${addr}]:18081/`)).toBe("");
+    // rm returned once the proxy had exited: the same ports are free at once.
+    expect((await run()).code).toBe(0);
+    expect(await until(async () => (await get(`http://[${addr}]:18082/`)).startsWith("hello-from-"))).toBe(true);
+    expect((await c.box(["rm", "-f", "v4pub"])).code).toBe(0);
+    expect((await c.box(["network", "rm", "v6less"])).code).toBe(0);
+    sh(["ip", "-n", c.ns, "addr", "del", `${addr}/64`, "dev", "lo"]);
   });
 
   test("-P publishes the image's EXPOSE (from box build) and --expose on free host ports; box port lists them", async () => {
@@ -294,7 +337,7 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     expect(sh(["ip", "netns", "exec", c.ns, "nft", "list", "set", "inet", "box", "bridge_self"]).stdout).not.toMatch(/br-[0-9a-f]{12}/);
   }, 30000);
 
-  test("bad input: overlapping subnets, an invalid CIDR, an unknown network, an IPv6 host address for a network without IPv6", async () => {
+  test("bad input: overlapping subnets, an invalid CIDR, an unknown network, a host address the host does not have", async () => {
     const overlap = await c.box(["network", "create", "--subnet", "172.17.5.0/24", "clash"]);
     expect(overlap.code).toBe(125);
     expect(overlap.stderr).toBe("box: subnet 172.17.5.0/24 overlaps network box (172.17.0.0/16); choose a subnet that overlaps no other network, or omit --subnet to get a free one\n");
@@ -306,11 +349,14 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     expect(missing.stderr).toBe("box: network nosuchnet not found; list networks with box network ls, or create it with box network create\n");
     const badPort = await c.box(["run", "--rm", "-p", "99999:80", "base", "true"]);
     expect(badPort.stderr).toStartWith("box: -p 99999:80: port `99999` is out of range 1-65535;");
-    // A network without IPv6 cannot be reached on an IPv6 host address; [::1] is the proxy's and works.
+    // An address the host does not have is refused by name, IPv6 as IPv4; [::1] works on a network without IPv6.
     expect((await c.box(["network", "create", "v4only"])).code).toBe(0);
     const v6 = await c.box(["run", "--rm", "--network", "v4only", "-p", "[2001:db8::1]:18098:8080", "base", "true"]);
     expect(v6.code).toBe(125);
-    expect(v6.stderr).toBe("box: -p [2001:db8::1]:18098:8080: network v4only has no IPv6, so nothing reaches the container from an IPv6 address; publish on all addresses or on [::1], or use a network created with --ipv6\n");
+    expect(v6.stderr).toBe("box: -p [2001:db8::1]:18098:8080: 2001:db8::1 is not an address of this host; publish on one of the host's addresses (ip addr), or on all of them with -p HOST:CONTAINER\n");
+    const v4 = await c.box(["run", "--rm", "--network", "v4only", "-p", "192.0.2.9:18098:8080", "base", "true"]);
+    expect(v4.code).toBe(125);
+    expect(v4.stderr).toStartWith("box: -p 192.0.2.9:18098:8080: 192.0.2.9 is not an address of this host;");
     expect((await c.box(["run", "-d", "--name", "v4web", "--network", "v4only", "-p", "[::1]:18098:8080", "base", "sh", "-c", HTTPD])).code).toBe(0);
     expect(await until(async () => (await inNs(c.ns, ["curl", "-s", "-m", "2", "http://[::1]:18098/"])).stdout.startsWith("hello-from-"))).toBe(true);
     expect((await c.box(["port", "v4web"])).stdout).toBe("8080/tcp -> [::1]:18098\n");
@@ -355,6 +401,9 @@ describe.skipIf(!can.rootlessUser || !haveIp || !Bun.which("pasta"))(`rootless p
     expect((await c.box(["run", "-d", "--name", "sweb", "--network", "slirp4netns", "-p", "18091:8080", "base", "sh", "-c", HTTPD])).code).toBe(0);
     expect(await until(async () => (await inNs(c.ns, ["curl", "-s", "-m", "2", "http://127.0.0.1:18091/"])).stdout.startsWith("hello-from-"))).toBe(true);
     expect((await inNs(c.ns, ["curl", "-s", "-m", "2", "http://[::1]:18091/"])).stdout).toStartWith("hello-from-");
+    // slirp4netns binds IPv4 only; box's proxy holds [::] beside it, so the uplink's IPv6 address answers too.
+    expect((await inNs(c.ns, ["curl", "-s", "-m", "2", "http://[2001:db8::1]:18091/"])).stdout).toStartWith("hello-from-");
+    expect((await c.box(["port", "sweb"])).stdout).toBe("8080/tcp -> 0.0.0.0:18091\n8080/tcp -> [::]:18091\n");
     const taken = await c.box(["run", "--rm", "--network", "slirp4netns", "-p", "18091:80", "base", "true"]);
     expect(taken.code).toBe(125);
     expect(taken.stderr).toStartWith("box: host port 18091/tcp is already allocated;");

@@ -1,6 +1,7 @@
 /**
- * The [::1] port proxy, run in this process against real sockets on loopback: TCP with a
- * half-closing server and a bulk upload, UDP request and reply, a taken port, a bad spec.
+ * The port proxy, run in this process against real sockets on loopback: TCP on [::] (reached
+ * through ::1) with a half-closing server and a bulk upload, UDP on [::1] with request and reply,
+ * IPv4 left free beside the [::] listener, a taken port, a bad spec.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createSocket } from "node:dgram";
@@ -36,7 +37,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => probe.close(() => r()));
   proxyUdp = proxyTcp;
   const spec = { pid: process.pid, target: "127.0.0.1", ports: [
-    { hostIp: "", hostPort: proxyTcp, containerPort: tcpPort, proto: "tcp" },
+    { hostIp: "::", hostPort: proxyTcp, containerPort: tcpPort, proto: "tcp" },
     { hostIp: "::1", hostPort: proxyUdp, containerPort: udpEcho.port, proto: "udp" },
   ] };
   proxyDone = runProxy(JSON.stringify(spec), (l) => said.push(l), stop.signal);
@@ -54,7 +55,7 @@ test("the proxy says it is ready once it listens", () => {
   expect(said).toEqual(["ready"]);
 });
 
-test("TCP through [::1]: an 8 MB upload arrives whole and the half-closing server's answer comes back", async () => {
+test("TCP through the [::] listener: an 8 MB upload arrives whole and the half-closing server's answer comes back", async () => {
   const answer = await new Promise<string>((resolve, reject) => {
     let text = "";
     const s = connect({ host: "::1", port: proxyTcp, allowHalfOpen: true }, () => {
@@ -78,11 +79,21 @@ test("UDP through [::1]: a datagram goes to the target and its reply comes back 
   client.close();
 });
 
-test("a port already taken on ::1 and a damaged spec are reported on the first line, with a status", async () => {
+test("the [::] listener is IPv6 only: the port stays free on IPv4 addresses, which the kernel's DNAT serves", () => {
+  const v4 = Bun.listen({ hostname: "127.0.0.1", port: proxyTcp, socket: { data() {} } });
+  expect(v4.port).toBe(proxyTcp);
+  v4.stop(true);
+});
+
+test("a port already taken, an IPv4 or empty listen address and a damaged spec are reported on the first line, with a status", async () => {
   const lines: string[] = [];
-  const taken = JSON.stringify({ pid: process.pid, target: "127.0.0.1", ports: [{ hostIp: "", hostPort: proxyTcp, containerPort: 1, proto: "tcp" }] });
-  expect(await runProxy(taken, (l) => lines.push(l))).toBe(1);
+  const spec = (hostIp: string) => JSON.stringify({ pid: process.pid, target: "127.0.0.1", ports: [{ hostIp, hostPort: proxyTcp, containerPort: 1, proto: "tcp" }] });
+  expect(await runProxy(spec("::1"), (l) => lines.push(l))).toBe(1);
+  expect(await runProxy(spec(""), (l) => lines.push(l))).toBe(2);
+  expect(await runProxy(spec("127.0.0.1"), (l) => lines.push(l))).toBe(2);
   expect(await runProxy("{\"pid\":\"x\"}", (l) => lines.push(l))).toBe(2);
-  expect(lines[0]).toBe("listen: EADDRINUSE");
-  expect(lines[1]).toStartWith("invalid proxy spec:");
+  expect(lines[0]).toBe(`listen [::1]:${proxyTcp}/tcp: EADDRINUSE`);
+  expect(lines[1]).toContain("not an IPv6 address");
+  expect(lines[2]).toContain("not an IPv6 address");
+  expect(lines[3]).toStartWith("invalid proxy spec:");
 });
