@@ -130,7 +130,7 @@ const command: Command = {
       out(help());
       return 0;
     }
-    // Hidden: the [::1] port proxy a container with published ports runs (core/network/proxy.ts).
+    // Hidden: the IPv6 port proxy a container with published ports runs (core/network/proxy.ts).
     if (name === "_proxy") return runProxy(rest[0] ?? "", (line) => out(`${line}\n`));
     const sub = SUBS[name === "list" ? "ls" : name === "remove" ? "rm" : name];
     if (!sub) throw new BoxError("E_INVALID_INPUT", `unknown command "${name}" for "box network"`, { hint: "see 'box network --help'" });

@@ -7,7 +7,8 @@
  * Published ports are DNAT'd in prerouting (traffic from outside and from containers) and output
  * (from the host itself, loopback included: `route_localnet` on the bridge lets 127.0.0.1 be
  * routed there, and the masquerade rule gives the packet a source the container can answer).
- * IPv6 has no route_localnet: ::1 is left to the userland proxy (proxy.ts).
+ * IPv6 has no route_localnet: ::1 is left to the userland proxy (proxy.ts), and so is every IPv6
+ * address for a container without IPv6, which gets no IPv6 elements here.
  */
 import { BoxError } from "../errors.ts";
 import type { PortMapping } from "./pool.ts";

@@ -50,7 +50,7 @@ export const AttachmentSchema = v.object({
   networkFile: v.string(),
   extraHosts: v.array(HostEntrySchema),
   ports: v.array(PortMappingSchema),
-  /** The [::1] port proxy (proxy.ts), stopped when the attachment goes. */
+  /** The IPv6 port proxy (proxy.ts), stopped when the attachment goes. */
   proxy: v.optional(v.object({ pid: v.number(), startTime: v.optional(v.string()) })),
 });
 
@@ -64,7 +64,7 @@ export const ContainerNetworkSchema = v.object({
   mode: v.string(),
   /** pasta's or slirp4netns' pid and start time, stopped at teardown. */
   helper: v.optional(v.object({ pid: v.number(), startTime: v.optional(v.string()) })),
-  /** slirp4netns: the [::1] port proxy (proxy.ts), stopped at teardown. */
+  /** slirp4netns: the IPv6 port proxy (proxy.ts), stopped at teardown. */
   proxy: v.optional(v.object({ pid: v.number(), startTime: v.optional(v.string()) })),
   attachments: v.array(AttachmentSchema),
   ports: v.array(PortMappingSchema),

@@ -88,12 +88,16 @@ export async function startProxy(spec: ProxySpec): Promise<number> {
   return proc.pid;
 }
 
-/** Running and not a zombie: a zombie has closed its sockets already. */
-function running(pid: number, startTime: string | undefined): boolean {
+/**
+ * Whether the process may still hold its sockets. A zombie leader is not enough: its other
+ * threads exit after it and hold the file table until the last one is gone (measured: the port
+ * still bound with `State: Z`, `Threads: 2`); a zombie with one thread left holds nothing.
+ */
+function holdsSockets(pid: number, startTime: string | undefined): boolean {
   if (!isProcessState(pid, startTime)) return false;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    return !/^State:\s+Z/m.test(status) || !/^Threads:\s+1$/m.test(status);
   } catch {
     return false;
   }
@@ -104,13 +108,13 @@ function running(pid: number, startTime: string | undefined): boolean {
  * is free for the next `run` (whose bind probe would otherwise meet the proxy still closing).
  */
 export function stopProxy(pid: number, startTime: string | undefined): void {
-  for (const [signal, waits] of [["SIGTERM", 200], ["SIGKILL", 100]] as const) {
-    if (!running(pid, startTime)) return;
+  for (const [signal, waits] of [["SIGTERM", 500], ["SIGKILL", 250]] as const) {
+    if (!holdsSockets(pid, startTime)) return;
     try {
       process.kill(pid, signal);
     } catch {
       return;
     }
-    for (let i = 0; i < waits && running(pid, startTime); i++) Bun.sleepSync(5);
+    for (let i = 0; i < waits && holdsSockets(pid, startTime); i++) Bun.sleepSync(2);
   }
 }

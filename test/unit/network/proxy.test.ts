@@ -1,7 +1,7 @@
 /**
- * The port proxy, run in this process against real sockets on loopback: TCP on [::] (reached
- * through ::1) with a half-closing server and a bulk upload, UDP on [::1] with request and reply,
- * IPv4 left free beside the [::] listener, a taken port, a bad spec.
+ * The port proxy, run in this process against real sockets on loopback: TCP and UDP on [::]
+ * (reached through ::1), TCP with a half-closing server and a bulk upload, UDP with request and
+ * reply, IPv4 left free beside the [::] listeners, a taken port, a bad spec.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createSocket } from "node:dgram";
@@ -38,7 +38,7 @@ beforeAll(async () => {
   proxyUdp = proxyTcp;
   const spec = { pid: process.pid, target: "127.0.0.1", ports: [
     { hostIp: "::", hostPort: proxyTcp, containerPort: tcpPort, proto: "tcp" },
-    { hostIp: "::1", hostPort: proxyUdp, containerPort: udpEcho.port, proto: "udp" },
+    { hostIp: "::", hostPort: proxyUdp, containerPort: udpEcho.port, proto: "udp" },
   ] };
   proxyDone = runProxy(JSON.stringify(spec), (l) => said.push(l), stop.signal);
   for (let i = 0; i < 100 && said.length === 0; i++) await Bun.sleep(10);
@@ -71,7 +71,7 @@ test("TCP through the [::] listener: an 8 MB upload arrives whole and the half-c
   expect(answer).toBe("8000000\n");
 });
 
-test("UDP through [::1]: a datagram goes to the target and its reply comes back to the sender", async () => {
+test("UDP through the [::] listener, sent to ::1: a datagram goes to the target and its reply comes back to the sender", async () => {
   const client = createSocket("udp6");
   const reply = new Promise<string>((resolve) => client.once("message", (m) => resolve(m.toString())));
   client.send("ping", proxyUdp, "::1");
@@ -79,10 +79,13 @@ test("UDP through [::1]: a datagram goes to the target and its reply comes back 
   client.close();
 });
 
-test("the [::] listener is IPv6 only: the port stays free on IPv4 addresses, which the kernel's DNAT serves", () => {
+test("the [::] listeners are IPv6 only: the port stays free on IPv4 addresses, which the kernel's DNAT serves", async () => {
   const v4 = Bun.listen({ hostname: "127.0.0.1", port: proxyTcp, socket: { data() {} } });
   expect(v4.port).toBe(proxyTcp);
   v4.stop(true);
+  const u4 = await Bun.udpSocket({ hostname: "127.0.0.1", port: proxyUdp });
+  expect(u4.port).toBe(proxyUdp);
+  u4.close();
 });
 
 test("a port already taken, an IPv4 or empty listen address and a damaged spec are reported on the first line, with a status", async () => {
