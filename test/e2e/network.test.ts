@@ -172,6 +172,19 @@ describe.skipIf(!can.root || !haveIp)(`bridge networks (root, in a private netwo
     expect((await run()).code).toBe(0);
     expect(await until(async () => (await get(`http://[${addr}]:18082/`)).startsWith("hello-from-"))).toBe(true);
     expect((await c.box(["rm", "-f", "v4pub"])).code).toBe(0);
+    // A host program on one IPv6 address holds the port for a container that would listen on [::].
+    const web = join(c.config, "..", "hostweb");
+    mkdirSync(web, { recursive: true });
+    const listener = Bun.spawn(["ip", "netns", "exec", c.ns, "busybox", "httpd", "-f", "-p", `[${addr}]:18085`, "-h", web], { stdout: "ignore", stderr: "ignore" });
+    try {
+      expect(await until(async () => (await inNs(c.ns, ["ss", "-Htln", "sport = :18085"])).stdout.includes(`[${addr}]:18085`))).toBe(true);
+      const held = await c.box(["run", "--rm", "--network", "v6less", "-p", "18085:8080", "base", "true"]);
+      expect(held.code).toBe(125);
+      expect(held.stderr).toStartWith("box: host port 18085/tcp is already allocated;");
+    } finally {
+      listener.kill();
+      await listener.exited;
+    }
     expect((await c.box(["network", "rm", "v6less"])).code).toBe(0);
     sh(["ip", "-n", c.ns, "addr", "del", `${addr}/64`, "dev", "lo"]);
   });
