@@ -8,9 +8,13 @@ import { COMMANDS, renderTopHelp } from "./commands/index.ts";
 import type { GlobalOptions } from "./context.ts";
 import { BoxError } from "../core/errors.ts";
 import { mark, traceReport } from "../core/trace.ts";
+import { primeCgroupMigration } from "../core/runtime/cgroups/prime.ts";
 
 import { VERSION } from "./version.ts";
 import { err, out } from "./render/output.ts";
+
+/** Commands that move a process into a container's cgroups right after they start. */
+const STARTS_CONTAINERS = new Set(["run", "start", "restart", "exec"]);
 
 function parseGlobals(argv: string[]): { globals: GlobalOptions; rest: string[] } {
   const globals: GlobalOptions = { debug: process.env.BOX_DEBUG === "1" };
@@ -52,6 +56,8 @@ async function main(argv: string[]): Promise<number> {
       hint: near ? `did you mean "box ${near}"? See 'box --help'` : "see 'box --help'",
     });
   }
+  // Before the command's modules load: the kernel's wait for a cgroup migration overlaps them.
+  if (STARTS_CONTAINERS.has(name) && !rest.includes("--cgroups=disabled")) primeCgroupMigration();
   const command = await load();
   mark(`command loaded: ${name}`);
   return await command.run(args, globals);

@@ -178,6 +178,9 @@ export async function startShim(stdio: ShimStdio): Promise<ShimHandle> {
       }
     }
   })();
+  // Killed by abort() with our frames still unread, the shim's end resets the socket and the
+  // read fails (ECONNRESET) before anything awaits the reader: not an error worth a report.
+  reader.catch(() => undefined);
   const exited = (async () => {
     const code = await proc.exited;
     await reader.catch(() => undefined);

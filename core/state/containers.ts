@@ -184,5 +184,7 @@ export function saveState(dirs: ContainerDirs, state: ContainerState): void {
 }
 
 export function saveConfig(dirs: ContainerDirs, config: ContainerConfig): void {
-  writeJsonAtomic(dirs.config, config);
+  // A foreground --rm container keeps its files under the volatile state root and is gone at
+  // exit: its config need not survive a power cut, and the two fsyncs cost ~1.7 ms on ext4.
+  writeJsonAtomic(dirs.config, config, { durable: !dirs.config.startsWith(`${dirs.state}/`) });
 }

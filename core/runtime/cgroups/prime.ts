@@ -1,0 +1,36 @@
+/**
+ * Moving a process between cgroups takes the kernel's global cgroup_threadgroup_rwsem for
+ * writing, and the first writer after a quiet spell waits for an RCU grace period (12-18 ms
+ * here) before it gets it; writers that follow within a grace period of the last one do not
+ * wait. So a start "primes" it: box rewrites its own pid into its own group (a migration to
+ * where it already is, changing nothing) on a worker thread as soon as it knows it will run a
+ * container, and by the time the shim moves the container's process the wait is over instead
+ * of ahead. Best effort: any failure only means the container's migration waits as before.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+
+/** cgroup.procs of the group this process is in, in the first hierarchy found mounted. */
+export function ownProcsFile(procSelfCgroup = readFileSync("/proc/self/cgroup", "utf8"), ROOT = "/sys/fs/cgroup"): string | undefined {
+  for (const line of procSelfCgroup.split("\n")) {
+    const m = /^\d+:([^:]*):(\/.*)$/.exec(line);
+    if (!m) continue;
+    const [, controllers, path] = m as unknown as [string, string, string];
+    const candidates = controllers === "" ? [`${ROOT}/unified`, ROOT] : [`${ROOT}/${controllers.replace(/^name=/, "")}`];
+    for (const mount of candidates) {
+      const file = `${mount}${path === "/" ? "" : path}/cgroup.procs`;
+      if (existsSync(file)) return file;
+    }
+  }
+  return undefined;
+}
+
+export function primeCgroupMigration(): void {
+  if (process.getuid?.() !== 0) return;
+  try {
+    const file = ownProcsFile();
+    if (file) writeFile(file, `${process.pid}\n`).catch(() => undefined);
+  } catch {
+    // see above: best effort
+  }
+}
