@@ -3,7 +3,6 @@
  * exec (a PreStartHook): the namespace exists, nothing in it runs yet. Returns the undo for a
  * foreground container; a detached one is torn down by cleanupContainer and removeContainer.
  */
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BoxError } from "../errors.ts";
 import type { BoxPaths } from "../paths.ts";
@@ -57,7 +56,7 @@ export function networkHooks(paths: BoxPaths, opts: RunOptions): PreStartHook[] 
       const mapped = await allocatePorts(portsOf(record), []);
       const pidFile = join(record.dirs.state, "pasta.pid");
       // A socket path must fit in 108 bytes, which a state root's may not.
-      const slirpSocket = join(tmpdir(), `box-slirp-${record.config.id.slice(0, 16)}.sock`);
+      const slirpSocket = join(process.env.TMPDIR || "/tmp", `box-slirp-${record.config.id.slice(0, 16)}.sock`);
       let mode: string = choice.kind;
       let helper: number;
       try {

@@ -4,7 +4,6 @@
  * container gets 65536 ids like podman, otherwise a single id, which the kernel lets any user map.
  */
 import { accessSync, constants, readFileSync } from "node:fs";
-import { userInfo } from "node:os";
 
 export interface IdRange { start: number; count: number }
 
@@ -45,13 +44,33 @@ function executable(path: string): boolean {
   }
 }
 
-export function rootlessMaps(uid: number, gid: number): UserNamespaceMaps {
-  let name = String(uid);
+/** The user's name from /etc/passwd (read directly: node:os costs every start ~1 ms to load). */
+function passwdName(uid: number): string | undefined {
+  let text: string;
   try {
-    name = userInfo().username;
+    text = readFileSync("/etc/passwd", "utf8");
   } catch {
-    // A uid without a passwd entry can still own subordinate ranges by number.
+    return undefined;
   }
+  for (const line of text.split("\n")) {
+    const f = line.split(":");
+    if (f.length >= 3 && f[2] === String(uid) && f[0]) return f[0];
+  }
+  return undefined;
+}
+
+/** A user only NSS knows (LDAP, sssd): getpwuid through node:os, loaded only then. */
+function nssName(): string | undefined {
+  try {
+    return (require("node:os") as typeof import("node:os")).userInfo().username;
+  } catch {
+    return undefined;
+  }
+}
+
+export function rootlessMaps(uid: number, gid: number): UserNamespaceMaps {
+  // A uid without a passwd entry can still own subordinate ranges by number.
+  const name = passwdName(uid) ?? nssName() ?? String(uid);
   const subuid = readSubids("/etc/subuid", name, uid);
   const subgid = readSubids("/etc/subgid", name, uid);
   const helpers = executable("/usr/bin/newuidmap") && executable("/usr/bin/newgidmap");

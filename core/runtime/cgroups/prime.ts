@@ -7,8 +7,7 @@
  * container, and by the time the shim moves the container's process the wait is over instead
  * of ahead. Best effort: any failure only means the container's migration waits as before.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { existsSync, readFileSync, writeFile } from "node:fs";
 
 /** cgroup.procs of the group this process is in, in the first hierarchy found mounted. */
 export function ownProcsFile(procSelfCgroup = readFileSync("/proc/self/cgroup", "utf8"), ROOT = "/sys/fs/cgroup"): string | undefined {
@@ -29,7 +28,9 @@ export function primeCgroupMigration(): void {
   if (process.getuid?.() !== 0) return;
   try {
     const file = ownProcsFile();
-    if (file) writeFile(file, `${process.pid}\n`).catch(() => undefined);
+    // The callback form runs on Bun's worker pool and returns at once (measured: 0.3 ms, the
+    // write itself 11-13 ms); node:fs/promises would cost ~4 ms just to load, Bun.write blocks.
+    if (file) writeFile(file, `${process.pid}\n`, () => undefined);
   } catch {
     // see above: best effort
   }
