@@ -58,12 +58,14 @@ export function closeFd(fd: number): void {
   libc().close(fd);
 }
 
+// Bun's own getters where it has them: opening libc through bun:ffi compiles a trampoline per
+// symbol, about a millisecond that a start need not pay for two integers.
 export function getuid(): number {
-  return libc().getuid();
+  return process.getuid?.() ?? libc().getuid();
 }
 
 export function getgid(): number {
-  return libc().getgid();
+  return process.getgid?.() ?? libc().getgid();
 }
 
 export function isatty(fd: number): boolean {
