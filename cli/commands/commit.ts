@@ -1,4 +1,5 @@
 /** `box commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]` */
+import { rerunInUserNamespace } from "../../core/image/userns-chown.ts";
 import { commitContainer } from "../../core/image/commit.ts";
 import { findContainer } from "../../core/state/containers.ts";
 import { parseFlags, renderHelp, type FlagTable } from "../args.ts";
@@ -28,6 +29,9 @@ const command: Command = {
     requireArgs("commit", USAGE, positionals, 1, 2);
     const [name, tag] = positionals as [string, string | undefined];
     const paths = pathsFor(globals);
+    // Files a container user made private are readable in the user's user namespace only.
+    const again = await rerunInUserNamespace(paths, "commit", argv, globals.debug);
+    if (again !== undefined) return again;
     const image = await commitContainer(paths, findContainer(paths, name), {
       changes: flags.change as string[],
       message: typeof flags.message === "string" ? flags.message : undefined,

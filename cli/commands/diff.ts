@@ -1,4 +1,5 @@
 /** `box diff CONTAINER` */
+import { rerunInUserNamespace } from "../../core/image/userns-chown.ts";
 import { containerChanges } from "../../core/runtime/diff.ts";
 import { findContainer } from "../../core/state/containers.ts";
 import { parseFlags, renderHelp, type FlagTable } from "../args.ts";
@@ -22,6 +23,9 @@ const command: Command = {
     }
     const paths = pathsFor(globals);
     requireArgs("diff", USAGE, positionals, 1, 1);
+    // A directory a container user made private (0700) is listable in the user's user namespace only.
+    const again = await rerunInUserNamespace(paths, "diff", argv, globals.debug);
+    if (again !== undefined) return again;
     out(containerChanges(findContainer(paths, positionals[0] as string)).map((c) => `${c.kind} ${c.path}\n`).join(""));
     return 0;
   },

@@ -1,6 +1,7 @@
 /** `box export [-o FILE] CONTAINER` */
 import { writeSync } from "node:fs";
 import { BoxError } from "../../core/errors.ts";
+import { rerunInUserNamespace } from "../../core/image/userns-chown.ts";
 import { exportContainer, writeStreamAtomic } from "../../core/runtime/export.ts";
 import { findContainer } from "../../core/state/containers.ts";
 import { isatty } from "../../core/terminal.ts";
@@ -47,6 +48,9 @@ const command: Command = {
       throw new BoxError("E_INVALID_INPUT", "cowardly refusing to save to a terminal", { hint: "use the -o flag or redirect" });
     }
     const paths = pathsFor(globals);
+    // Files a container user made private are readable in the user's user namespace only.
+    const again = await rerunInUserNamespace(paths, "export", argv, globals.debug);
+    if (again !== undefined) return again;
     const stream = exportContainer(paths, findContainer(paths, positionals[0] as string));
     if (output !== undefined) await writeStreamAtomic(stream, output);
     else await streamToStdout(stream);

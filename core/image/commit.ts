@@ -190,7 +190,7 @@ export async function commitContainer(paths: BoxPaths, r: ContainerRecord, opts:
   return asWriter(layout, async () => {
     const summary: WalkSummary = { files: 0, bytes: 0 };
     const layer = await withPause(r, opts.pause, () => {
-      const tar = writeTar(layerEntries(r.dirs.upper, { owners: ownerMaps(paths.rootless).toImage, skip: runtimeLeftovers(r) }, summary));
+      const tar = writeTar(layerEntries(r.dirs.upper, { owners: ownerMaps(paths.rootless && paths.inUserNamespace !== true).toImage, skip: runtimeLeftovers(r) }, summary));
       return storeLayerStream(layout, tar, `commit container ${r.config.name}`, paths.rootless);
     });
     const created = new Date().toISOString();

@@ -19,7 +19,7 @@ import { CLONE_NEWUSER } from "../../ffi/constants.ts";
 import { encodePlan, type ShimOp } from "../../ffi/shim-protocol.ts";
 import { getgid, getuid } from "../../ffi/syscalls.ts";
 import { BoxError } from "../errors.ts";
-import type { BoxPaths } from "../paths.ts";
+import { IN_USERNS_ENV, type BoxPaths } from "../paths.ts";
 import { mark } from "../trace.ts";
 import { helperArgs, isMapped, rootlessMaps, type UserNamespaceMaps } from "../runtime/idmap.ts";
 import { runShimSync, startShim } from "../runtime/shim.ts";
@@ -46,16 +46,19 @@ function self(): string[] {
 }
 
 function subidMaps(): UserNamespaceMaps | undefined {
+  // Already inside: a nested namespace would need newuidmap for ids this one only borrows.
+  if (process.env[IN_USERNS_ENV] === "1") return undefined;
   const maps = rootlessMaps(getuid(), getgid());
   return maps.kind === "subid" ? maps : undefined;
 }
 
-/** `box _chown ARGS...` as the root of a user namespace with the user's subordinate ranges. */
-function planFor(maps: UserNamespaceMaps, args: string[]): Uint8Array {
-  const argv = [...self(), "_chown", ...args];
+/** `box ARGS...` as the root of a user namespace with the user's subordinate ranges. */
+function planFor(maps: UserNamespaceMaps, args: string[], env: string[] = []): Uint8Array {
+  const argv = [...self(), ...args];
   const ops: ShimOp[] = [
     ...argv.map((value): ShimOp => ({ op: "arg", value })),
     { op: "env", value: "PATH=/usr/bin:/bin" },
+    ...env.map((value): ShimOp => ({ op: "env", value })),
     { op: "exec", file: argv[0] as string },
   ];
   return encodePlan({
@@ -93,7 +96,7 @@ export async function restoreOwners(root: string, all: readonly OwnerEntry[], la
   const what = `${label}: set the owners of ${entries.length} ${entries.length === 1 ? "file" : "files"} in a user namespace`;
   mark(`${label}: owners: user namespace starts (${entries.length} files)`);
   const shim = await startShim({ stdin: encodeOwnerList(entries), stdout: "ignore", stderr: "pipe" });
-  shim.sendPlan(planFor(maps, [root]));
+  shim.sendPlan(planFor(maps, ["_chown", root]));
   const stderr = shim.stderr === undefined ? Promise.resolve("") : new Response(shim.stderr).text();
   let code: number;
   try {
@@ -136,8 +139,45 @@ export function lostOwnersNotice(paths: BoxPaths, files: number): string | undef
 export function removeInUserNamespace(path: string): boolean {
   const maps = subidMaps();
   if (maps === undefined) return false;
-  const r = runShimSync(planFor(maps, ["--remove", path]));
+  const r = runShimSync(planFor(maps, ["_chown", "--remove", path]));
   if (r.failure !== undefined) throw new BoxError("E_SYSCALL", `remove \`${path}\` in a user namespace: ${r.failure.message}`, { hint: RANGE_HINT });
   if (r.code !== 0) throw new BoxError("E_SYSCALL", `remove \`${path}\` in a user namespace: ${reasonOf(r.stderr, r.code)}`);
   return true;
+}
+
+/**
+ * Run `box COMMAND ARGS...` again as the root of the user's user namespace, for a rootless user
+ * with subordinate ids: there, a file a container user made private (0600 of uid 999, i.e. host
+ * uid 100998) is readable, as it is to podman after `podman unshare`. stdin, stdout and stderr
+ * are the caller's, so output streams as it would have; what the inner box creates on the host
+ * belongs to the user (the namespace's root is the user). The roots are passed explicitly and
+ * IN_USERNS_ENV keeps the inner box rootless for the store and stops it from doing this again.
+ * Resolves with the inner box's exit status; undefined when there is nothing to gain (root, no
+ * subordinate ids, or already inside), and the caller goes on itself.
+ */
+export async function rerunInUserNamespace(paths: BoxPaths, command: string, args: readonly string[], debug: boolean): Promise<number | undefined> {
+  if (!paths.rootless || paths.inUserNamespace) return undefined;
+  const maps = subidMaps();
+  if (maps === undefined) return undefined;
+  const argv = ["--root", paths.storage, "--runroot", paths.state, ...(debug ? ["--log-level", "debug"] : []), command, ...args];
+  const env = [`${IN_USERNS_ENV}=1`, `BOX_CONFIG=${paths.config}`];
+  for (const name of ["HOME", "TMPDIR", "BOX_TRACE", "BOX_DEBUG"]) {
+    const v = process.env[name];
+    if (v !== undefined) env.push(`${name}=${v}`);
+  }
+  mark(`${command}: again in the user namespace`);
+  const shim = await startShim({ stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+  shim.sendPlan(planFor(maps, argv, env));
+  try {
+    return await shim.exited;
+  } catch (err) {
+    throw new BoxError("E_SYSCALL", `${command}: enter your user namespace to read files of other container users: ${err instanceof Error ? err.message : String(err)}`, { cause: err, hint: RANGE_HINT });
+  }
+}
+
+/** A refusal that the user's user namespace may lift: box's own E_PERMISSION, or EACCES/EPERM. */
+export function isPermissionRefusal(e: unknown): boolean {
+  if (e instanceof BoxError) return e.code === "E_PERMISSION";
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === "EACCES" || code === "EPERM";
 }

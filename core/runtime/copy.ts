@@ -5,25 +5,47 @@
  * host's /etc. A running container is reached through /proc/PID/root; a stopped one through
  * its layers, upper first (a whiteout hides what is below).
  */
-import { cpSync, existsSync, lstatSync, mkdirSync, readlinkSync, statSync } from "node:fs";
+import { accessSync, constants, cpSync, existsSync, lstatSync, mkdirSync, readlinkSync, statSync, type Stats } from "node:fs";
 import { basename, join } from "node:path";
 import { BoxError } from "../errors.ts";
+import type { BoxPaths } from "../paths.ts";
 import type { ContainerRecord } from "../state/containers.ts";
+import { writeTar } from "../image/tar-writer.ts";
+import { containerLayers, containerOwners, mergedTree, tarEntries, type MergedEntry } from "./export.ts";
 import { isRunning } from "./lifecycle.ts";
 
 const MAX_LINKS = 40;
+
+function unreadable(rel: string, cause: unknown): BoxError {
+  return new BoxError("E_PERMISSION", `cannot read \`/${rel}\` of the container`, {
+    cause,
+    hint: "rootless, files a container user other than root made private are readable only with subordinate ids (/etc/subuid, /etc/subgid); or make them readable in the container (chmod)",
+  });
+}
+
+/**
+ * lstat, undefined when nothing is there. A refusal is an error, not an absence: under a 0700
+ * directory of another container user the name may well exist, and saying "not found" would
+ * hide why (and stop box from trying again in the user namespace).
+ */
+function lstatIn(p: string, rel: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EACCES" || code === "EPERM") throw unreadable(rel, e);
+    return undefined;
+  }
+}
 
 /** Find the host path that holds `rel` in a stopped container's merged view. */
 function layerLookup(r: ContainerRecord, rel: string): string | undefined {
   for (const dir of [r.dirs.upper, ...r.config.layers]) {
     const p = join(dir, rel);
-    try {
-      const st = lstatSync(p);
-      if (st.isCharacterDevice() && st.rdev === 0) return undefined;
-      return p;
-    } catch {
-      // not in this layer
-    }
+    const st = lstatIn(p, rel);
+    if (st === undefined) continue;
+    if (st.isCharacterDevice() && st.rdev === 0) return undefined;
+    return p;
   }
   return undefined;
 }
@@ -35,21 +57,21 @@ interface View {
   target(rel: string): string;
 }
 
-function viewOf(r: ContainerRecord): View {
-  if (isRunning(r) && r.state.pid !== undefined) {
+/**
+ * `throughLayers`: read even a running container through its layers. Inside the user's user
+ * namespace /proc/PID/root of a container is out of reach (the container's namespace is a
+ * sibling, not a child, so the kernel's ptrace check refuses it); its layers are not.
+ */
+function viewOf(r: ContainerRecord, throughLayers = false): View {
+  if (!throughLayers && isRunning(r) && r.state.pid !== undefined) {
     const root = `/proc/${r.state.pid}/root`;
-    return { locate: (rel) => (existsSyncL(join(root, rel)) ? join(root, rel) : undefined), target: (rel) => join(root, rel) };
+    return { locate: (rel) => (lstatIn(join(root, rel), rel) !== undefined ? join(root, rel) : undefined), target: (rel) => join(root, rel) };
   }
   return { locate: (rel) => layerLookup(r, rel), target: (rel) => join(r.dirs.upper, rel) };
 }
 
-function existsSyncL(p: string): boolean {
-  try {
-    lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
+function throughLayers(paths: BoxPaths | undefined): boolean {
+  return paths?.inUserNamespace === true;
 }
 
 /** Resolve a container path to a relative path with no symlink in it, clamped at the root. */
@@ -80,8 +102,9 @@ export function resolveContainerPath(view: View, path: string, followLast: boole
 
 const COPY = { recursive: true, force: true, verbatimSymlinks: true, dereference: false, preserveTimestamps: true } as const;
 
-export function copyFromContainer(r: ContainerRecord, src: string, dest: string): void {
-  const view = viewOf(r);
+/** `paths`: whose box reads (in the user namespace, a running container through its layers). */
+export function copyFromContainer(r: ContainerRecord, src: string, dest: string, paths?: BoxPaths): void {
+  const view = viewOf(r, throughLayers(paths));
   const rel = resolveContainerPath(view, src, true);
   const from = view.locate(rel);
   if (!from) throw new BoxError("E_NOT_FOUND", `could not find the file ${src} in container ${r.config.name}`);
@@ -89,7 +112,51 @@ export function copyFromContainer(r: ContainerRecord, src: string, dest: string)
   let to = dest;
   if (!contentsOnly && existsSync(dest) && statSync(dest).isDirectory()) to = join(dest, basename(rel) || "root");
   if (contentsOnly && !existsSync(dest)) mkdirSync(dest, { recursive: true });
-  cpSync(from, to, COPY);
+  try {
+    cpSync(from, to, COPY);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EACCES" || code === "EPERM") throw unreadable(rel, e);
+    throw e;
+  }
+}
+
+/**
+ * `box cp CONTAINER:SRC -`: SRC as a tar stream, named by its last component as docker names it
+ * (`SRC/.`: its contents only), owners as the container sees them. The merged view is walked
+ * only along SRC's ancestors, so whiteouts and opaque directories hide what they hide in there.
+ */
+export function copyFromContainerTar(paths: BoxPaths, r: ContainerRecord, src: string): ReadableStream<Uint8Array> {
+  const layered = throughLayers(paths) || !isRunning(r) || r.state.pid === undefined;
+  const view = viewOf(r, layered);
+  const rel = resolveContainerPath(view, src, true);
+  if (!view.locate(rel)) throw new BoxError("E_NOT_FOUND", `could not find the file ${src} in container ${r.config.name}`);
+  const layers = layered ? containerLayers(r) : [`/proc/${r.state.pid}/root`];
+  const contentsOnly = src.endsWith("/.") || rel === "";
+  const under = (p: string) => rel === "" || p === rel || p.startsWith(`${rel}/`);
+  const prefix = basename(rel);
+  function* entries(): Generator<MergedEntry> {
+    if (!contentsOnly && !lstatSync(view.locate(rel) as string).isDirectory()) {
+      yield { rel: prefix, abs: view.locate(rel) as string, stat: lstatSync(view.locate(rel) as string) };
+      return;
+    }
+    for (const e of mergedTree(layers, (p) => !under(p) && !rel.startsWith(`${p}/`))) {
+      if (!under(e.rel) || (contentsOnly && e.rel === rel)) continue;
+      const tail = rel === "" ? e.rel : e.rel.slice(rel.length + 1);
+      yield { ...e, rel: contentsOnly ? tail : tail === "" ? prefix : `${prefix}/${tail}` };
+    }
+  }
+  // Everything is checked before the first byte goes out: a refusal halfway would leave a
+  // truncated archive on stdout, and nothing could be tried again then.
+  for (const e of entries()) {
+    if (!e.stat.isFile() && !e.stat.isDirectory()) continue;
+    try {
+      accessSync(e.abs, e.stat.isDirectory() ? constants.R_OK | constants.X_OK : constants.R_OK);
+    } catch (err) {
+      throw unreadable(e.rel, err);
+    }
+  }
+  return writeTar(tarEntries(entries(), containerOwners(paths)));
 }
 
 export function copyToContainer(r: ContainerRecord, src: string, dest: string): void {

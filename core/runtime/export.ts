@@ -29,7 +29,8 @@ export type OwnerMapper = (uid: number, gid: number) => [number, number];
  * an id outside every range becomes nobody (65534), as the kernel shows it inside.
  */
 export function containerOwners(paths: BoxPaths): OwnerMapper {
-  if (!paths.rootless) return (u, g) => [u, g];
+  // In the user's user namespace the kernel already shows the container's ids.
+  if (!paths.rootless || paths.inUserNamespace) return (u, g) => [u, g];
   const maps = rootlessMaps(getuid(), getgid());
   const back = (ranges: { inside: number; outside: number; count: number }[], id: number): number => {
     for (const r of ranges) if (id >= r.outside && id < r.outside + r.count) return r.inside + (id - r.outside);
@@ -66,7 +67,7 @@ function isOpaque(path: string): boolean {
 function unreadable(path: string, cause: unknown): BoxError {
   return new BoxError("E_PERMISSION", `cannot read \`${path}\` of the container`, {
     cause,
-    hint: "rootless, files a container user other than root made private are unreadable to box; make them readable in the container (chmod) first",
+    hint: "rootless, files a container user other than root made private are readable to box only with subordinate ids (/etc/subuid, /etc/subgid); or make them readable in the container (chmod)",
   });
 }
 
