@@ -10,6 +10,7 @@ PACKAGES=(
   uidmap           # newuidmap/newgidmap for rootless subordinate id ranges
   crun podman skopeo buildah docker-registry  # peers for interoperability tests and benchmarks
   iproute2 hyperfine tmux
+  python3 zstd procps curl  # tests: a PTY driver (test/helpers/terminal.py), zstd layers, pgrep, HTTP from namespaces
   passt nftables   # rootless networking (pasta) and NAT / published ports for bridges
   criu slirp4netns # checkpoint/restore; the rootless network fallback
 )
