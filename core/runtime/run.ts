@@ -193,7 +193,9 @@ export async function startContainer(paths: BoxPaths, record: ContainerRecord, s
     // one they share the invoking session's group (as podman's do), and asked-for limits are errors.
     if (paths.rootless) refuseLimits(opts.resources, "rootless");
     if (cgroupsMode === "disabled") refuseLimits(opts.resources, "disabled");
-    const cgroups = cgroupsMode === "disabled" ? { dirs: [], procs: [] } : createContainerCgroups(id);
+    // Read once: the groups and the container's /sys/fs/cgroup follow the same hierarchies.
+    const hierarchies = mountedHierarchies();
+    const cgroups = cgroupsMode === "disabled" ? { dirs: [], procs: [] } : createContainerCgroups(id, hierarchies);
     // Before the shim's abort in the LIFO undo: a group is removable only once the shim that
     // joined it has exited.
     undo.splice(undo.length - 1, 0, () => removeCgroupsOf(cgroups.dirs));
@@ -253,7 +255,7 @@ export async function startContainer(paths: BoxPaths, record: ContainerRecord, s
       ...(userns ? { userns } : {}),
       privileged: opts.privileged,
       cgroupns: true,
-      cgroupfs: cgroupfsLayout(mountedHierarchies()),
+      cgroupfs: cgroupfsLayout(hierarchies),
       process: {
         args,
         env,

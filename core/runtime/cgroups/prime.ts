@@ -8,18 +8,17 @@
  * of ahead. Best effort: any failure only means the container's migration waits as before.
  */
 import { existsSync, readFileSync, writeFile } from "node:fs";
+import { join } from "node:path";
+import { ownGroups, parseHierarchies } from "../cgroups.ts";
 
-/** cgroup.procs of the group this process is in, in the first hierarchy found mounted. */
-export function ownProcsFile(procSelfCgroup = readFileSync("/proc/self/cgroup", "utf8"), ROOT = "/sys/fs/cgroup"): string | undefined {
-  for (const line of procSelfCgroup.split("\n")) {
-    const m = /^\d+:([^:]*):(\/.*)$/.exec(line);
-    if (!m) continue;
-    const [, controllers, path] = m as unknown as [string, string, string];
-    const candidates = controllers === "" ? [`${ROOT}/unified`, ROOT] : [`${ROOT}/${controllers.replace(/^name=/, "")}`];
-    for (const mount of candidates) {
-      const file = `${mount}${path === "/" ? "" : path}/cgroup.procs`;
-      if (existsSync(file)) return file;
-    }
+/** cgroup.procs of the group this process is in, in the first mounted hierarchy that has it. */
+export function ownProcsFile(
+  mountinfo = readFileSync("/proc/self/mountinfo", "utf8"),
+  procSelfCgroup = readFileSync("/proc/self/cgroup", "utf8"),
+): string | undefined {
+  for (const [h, path] of ownGroups(parseHierarchies(mountinfo), procSelfCgroup)) {
+    const file = join(h.mountpoint, path, "cgroup.procs");
+    if (existsSync(file)) return file;
   }
   return undefined;
 }

@@ -13,14 +13,17 @@ function procsAt(dir: string): string {
   return join(root, dir, "cgroup.procs");
 }
 
+/** A mountinfo line for a hierarchy mounted at `root/dir`. */
+const mount = (dir: string, fstype: string, opts: string) => `40 31 0:37 / ${join(root, dir)} rw,relatime - ${fstype} ${fstype} rw,${opts}`;
+
 test("the priming write goes to the group this process is in, in a hierarchy that is mounted", () => {
   const memory = procsAt("memory/user.slice/s1");
   // A v1 line whose hierarchy is not mounted is passed over for the next one.
-  expect(ownProcsFile("9:name=systemd:/user.slice/s1\n4:memory:/user.slice/s1\n0::/\n", root)).toBe(memory);
+  expect(ownProcsFile(mount("memory", "cgroup", "memory"), "9:name=systemd:/user.slice/s1\n4:memory:/user.slice/s1\n0::/\n")).toBe(memory);
   const systemd = procsAt("systemd/user.slice/s1");
-  expect(ownProcsFile("9:name=systemd:/user.slice/s1\n4:memory:/user.slice/s1\n", root)).toBe(systemd);
+  expect(ownProcsFile(`${mount("systemd", "cgroup", "name=systemd")}\n${mount("memory", "cgroup", "memory")}`, "9:name=systemd:/user.slice/s1\n4:memory:/user.slice/s1\n")).toBe(systemd);
   // Pure cgroup2: the unified tree is the root itself.
   const unifiedRoot = procsAt("");
-  expect(ownProcsFile("0::/\n", root)).toBe(unifiedRoot);
-  expect(ownProcsFile("0::/nowhere\n", root)).toBeUndefined();
+  expect(ownProcsFile(mount("", "cgroup2", "nsdelegate"), "0::/\n")).toBe(unifiedRoot);
+  expect(ownProcsFile(mount("", "cgroup2", "nsdelegate"), "0::/nowhere\n")).toBeUndefined();
 });
